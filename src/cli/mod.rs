@@ -1,0 +1,83 @@
+//! Command-line parsing and the subcommands. Flags may also come from `BRIDGEWAY_*` variables.
+
+mod check;
+mod serve;
+mod try_run;
+
+use std::net::SocketAddr;
+use std::path::PathBuf;
+use std::process::ExitCode;
+use std::sync::Arc;
+
+use bridgeway::Loader;
+use bridgeway::env::{EnvSource, ProcessEnv};
+use clap::{Args, Parser, Subcommand};
+
+#[derive(Debug, Parser)]
+#[command(
+    name = "bridgeway",
+    version,
+    about = "A hot-reloaded API-bridge gateway: one YAML file per integration"
+)]
+pub struct Cli {
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Debug, Subcommand)]
+enum Command {
+    /// Serve every bridge in the directory.
+    Serve(ServeArgs),
+    /// Load every bridge file, print every problem, exit 1 if there is any.
+    Check(BridgesDir),
+    /// Run one request through a bridge and print each pipeline step.
+    Try(TryArgs),
+}
+
+#[derive(Debug, Args)]
+struct BridgesDir {
+    /// The bridge directory.
+    #[arg(long = "bridges", env = "BRIDGEWAY_BRIDGES", default_value = "bridges")]
+    dir: PathBuf,
+}
+
+impl BridgesDir {
+    fn loader(&self) -> Loader {
+        let env: Arc<dyn EnvSource> = Arc::new(ProcessEnv);
+        Loader::new(&self.dir, env)
+    }
+}
+
+#[derive(Debug, Args)]
+struct ServeArgs {
+    #[command(flatten)]
+    bridges: BridgesDir,
+    /// Address to listen on.
+    #[arg(long, env = "BRIDGEWAY_LISTEN", default_value = "127.0.0.1:8080")]
+    listen: SocketAddr,
+    /// Largest inbound request body, in bytes.
+    #[arg(long, env = "BRIDGEWAY_MAX_BODY_BYTES", default_value_t = bridgeway::inbound::DEFAULT_MAX_BODY)]
+    max_body_bytes: usize,
+    /// Largest upstream answer body, in bytes (past it the answer is 502).
+    #[arg(long, env = "BRIDGEWAY_MAX_UPSTREAM_BODY_BYTES", default_value_t = bridgeway::fetch::DEFAULT_MAX_UPSTREAM_BODY)]
+    max_upstream_body_bytes: usize,
+}
+
+#[derive(Debug, Args)]
+struct TryArgs {
+    /// The bridge's name.
+    name: String,
+    /// The inbound JSON object.
+    #[arg(long)]
+    input: String,
+    #[command(flatten)]
+    bridges: BridgesDir,
+}
+
+pub fn run(cli: Cli) -> anyhow::Result<ExitCode> {
+    match cli.command {
+        Command::Serve(args) => serve::run(args),
+        Command::Check(dir) => check::run(&dir),
+        Command::Try(args) => try_run::run(args),
+    }
+}

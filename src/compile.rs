@@ -1,0 +1,254 @@
+//! The *compile* step: a parsed [`BridgeFile`] becomes a [`Bridge`], the immutable value the
+//! request path runs. Everything that can be decided from the file is decided here, once:
+//! the route, the input contract, the upstream templates, the JSONPaths, the output types.
+//! A file either compiles whole or reports every problem it has.
+
+use std::fmt;
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+
+use http::Method;
+
+use crate::auth::InboundAuth;
+use crate::bridge_file::{self, BridgeFile, Location, OnError};
+use crate::env::{EnvSource, Secrets, looks_secret};
+use crate::map::OutputMapping;
+use crate::render::{UpstreamTemplate, parse_method};
+use crate::validate::InputContract;
+
+/// One compiled bridge.
+#[derive(Debug)]
+pub struct Bridge {
+    pub name: String,
+    pub description: Option<String>,
+    pub method: Method,
+    pub path: String,
+    pub auth: Option<InboundAuth>,
+    pub input: InputContract,
+    pub upstream: UpstreamTemplate,
+    pub output: OutputMapping,
+    pub on_error: OnError,
+    /// Values from the environment that must never be shown.
+    pub secrets: Secrets,
+}
+
+/// A problem with one bridge file, located as precisely as the parser allows.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Problem {
+    pub file: PathBuf,
+    pub location: Option<Location>,
+    pub message: String,
+}
+
+impl fmt::Display for Problem {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "{}", self.file.display())?;
+        if let Some(Location { line, column }) = self.location {
+            write!(f, ":{line}:{column}")?;
+        }
+        write!(f, ": {}", self.message)
+    }
+}
+
+impl Problem {
+    pub fn new(file: &Path, message: impl Into<String>) -> Self {
+        Problem {
+            file: file.to_owned(),
+            location: None,
+            message: message.into(),
+        }
+    }
+}
+
+/// Parses and compiles the text of one bridge file.
+pub fn compile_text(
+    file: &Path,
+    text: &str,
+    env: &Arc<dyn EnvSource>,
+) -> Result<Bridge, Vec<Problem>> {
+    let (parsed, expansions) = bridge_file::parse(text, env).map_err(|e| {
+        vec![Problem {
+            file: file.to_owned(),
+            location: e.location,
+            message: e.message,
+        }]
+    })?;
+    let mut secrets = Secrets::default();
+    for e in expansions.iter().filter(|e| looks_secret(&e.name)) {
+        secrets.add(&e.value);
+    }
+    let stem = file
+        .file_stem()
+        .and_then(|s| s.to_str())
+        .unwrap_or_default();
+    compile(parsed, stem, secrets).map_err(|messages| {
+        // A value from the environment never reaches a message, whatever its variable's name.
+        let mut all = Secrets::default();
+        expansions.iter().for_each(|e| all.add(&e.value));
+        messages
+            .into_iter()
+            .map(|m| Problem::new(file, all.mask(&m)))
+            .collect()
+    })
+}
+
+/// Compiles a parsed file; `stem` names the bridge when the file does not.
+pub fn compile(file: BridgeFile, stem: &str, mut secrets: Secrets) -> Result<Bridge, Vec<String>> {
+    let mut errs = Vec::new();
+    let name = file.name.as_ref().map_or(stem, |n| n.as_str()).to_owned();
+    if !is_bridge_name(&name) {
+        let whence = if file.name.is_some() {
+            ""
+        } else {
+            " (taken from the file name; set `name:`)"
+        };
+        errs.push(format!(
+            "name `{name}`{whence} must match [a-z0-9][a-z0-9-]*"
+        ));
+    }
+    let method = parse_method(file.route.method.as_ref(), "POST")
+        .map_err(|e| errs.push(format!("route.method: {e}")))
+        .ok();
+    let path = file.route.path.as_str();
+    if let Err(e) = check_route_path(path) {
+        errs.push(format!("route.path: {e}"));
+    }
+    let auth = file
+        .auth
+        .as_ref()
+        .map(InboundAuth::compile)
+        .transpose()
+        .map_err(|e| errs.push(e))
+        .ok()
+        .map(|compiled| {
+            compiled.map(|(auth, values)| {
+                values.iter().for_each(|v| secrets.add(v));
+                auth
+            })
+        });
+    let input = InputContract::compile(&file.input)
+        .map_err(|e| errs.extend(e))
+        .ok();
+    let declared = |n: &str| file.input.0.contains_key(n);
+    let upstream = UpstreamTemplate::compile(&file.upstream, &declared)
+        .map_err(|e| errs.extend(e))
+        .ok();
+    let output = OutputMapping::compile(&file.output)
+        .map_err(|e| errs.extend(e))
+        .ok();
+    match (method, auth, input, upstream, output) {
+        (Some(method), Some(auth), Some(input), Some(upstream), Some(output))
+            if errs.is_empty() =>
+        {
+            Ok(Bridge {
+                name,
+                description: file.description.map(|d| d.0),
+                method,
+                path: path.to_owned(),
+                auth,
+                input,
+                upstream,
+                output,
+                on_error: file.on_error,
+                secrets,
+            })
+        }
+        _ => Err(errs),
+    }
+}
+
+pub fn is_bridge_name(name: &str) -> bool {
+    let mut chars = name.chars();
+    matches!(chars.next(), Some(c) if c.is_ascii_lowercase() || c.is_ascii_digit())
+        && chars.all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == '-')
+}
+
+/// Paths match exactly, so they are kept to plain, already-normalised URL paths.
+fn check_route_path(path: &str) -> Result<(), String> {
+    if !path.starts_with('/') {
+        return Err(format!("`{path}` must start with `/`"));
+    }
+    if path == "/-" || path.starts_with("/-/") {
+        return Err(
+            "paths under `/-/` are reserved for the gateway's operations endpoints".to_owned(),
+        );
+    }
+    if path.contains("//") || path.split('/').any(|s| s == "." || s == "..") {
+        return Err(format!("`{path}` holds an empty, `.` or `..` segment"));
+    }
+    let allowed = |c: char| c.is_ascii_alphanumeric() || "/-._~!$&'()*+,;=:@%".contains(c);
+    match path.chars().find(|c| !allowed(*c)) {
+        Some(c) => Err(format!(
+            "`{path}` holds `{c}`, which is not allowed in a route path"
+        )),
+        None => Ok(()),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::collections::HashMap;
+
+    fn env(pairs: &[(&str, &str)]) -> Arc<dyn EnvSource> {
+        Arc::new(
+            pairs
+                .iter()
+                .map(|(k, v)| (k.to_string(), v.to_string()))
+                .collect::<HashMap<_, _>>(),
+        )
+    }
+
+    fn compile_str(text: &str, pairs: &[(&str, &str)]) -> Result<Bridge, Vec<Problem>> {
+        compile_text(Path::new("bridges/t.yaml"), text, &env(pairs))
+    }
+
+    #[test]
+    fn reports_every_problem_of_a_file() {
+        let problems = compile_str(
+            "name: Bad_Name\nroute: {path: /-/x}\ninput: {a: {type: integer, pattern: x}}\n\
+             upstream: {url: 'http://h/{{input.b}}'}\noutput: {o: {path: title}}\n",
+            &[],
+        )
+        .unwrap_err();
+        let text: Vec<String> = problems.iter().map(ToString::to_string).collect();
+        assert_eq!(problems.len(), 5, "{text:#?}");
+        assert!(
+            text.iter().all(|t| t.starts_with("bridges/t.yaml: ")),
+            "{text:#?}"
+        );
+    }
+
+    #[test]
+    fn secrets_from_the_environment_never_reach_a_message() {
+        let problems = compile_str(
+            "route: {path: /x}\nupstream: {url: 'http://h/', headers: {'${HEADER_NAME}': v}}\n",
+            &[("HEADER_NAME", "bad header s3cr3t-value")],
+        )
+        .unwrap_err();
+        assert!(
+            !problems[0].message.contains("s3cr3t"),
+            "{}",
+            problems[0].message
+        );
+    }
+
+    #[test]
+    fn auth_values_and_secret_named_variables_are_secrets() {
+        let bridge = compile_str(
+            "route: {path: /x}\nauth: {api_key: {header: X-Key, value: '${INBOUND}'}}\n\
+             upstream: {url: 'http://h/', headers: {Authorization: 'Bearer ${UPSTREAM_TOKEN}'}}\n",
+            &[
+                ("INBOUND", "inbound-value"),
+                ("UPSTREAM_TOKEN", "upstream-value"),
+            ],
+        )
+        .unwrap();
+        assert_eq!(
+            bridge.secrets.mask("inbound-value upstream-value"),
+            "*** ***"
+        );
+        assert_eq!(bridge.name, "t");
+        assert_eq!(bridge.method, Method::POST);
+    }
+}

@@ -1,0 +1,254 @@
+//! `${VAR}` expansion of bridge-file strings, and the record of which values came from the
+//! environment so they can be masked wherever the gateway prints something.
+//!
+//! Expansion runs while serde reads each string scalar, after YAML parsing: an expanded value
+//! is never parsed as YAML again, so it cannot inject structure, and an error from it still gets
+//! the line and column of the scalar from the YAML parser.
+
+use std::cell::RefCell;
+use std::collections::HashMap;
+use std::sync::Arc;
+
+/// Where `${VAR}` values come from: the process environment in production, a map in tests.
+pub trait EnvSource: Send + Sync {
+    fn get(&self, name: &str) -> Option<String>;
+}
+
+/// The process environment.
+pub struct ProcessEnv;
+
+impl EnvSource for ProcessEnv {
+    fn get(&self, name: &str) -> Option<String> {
+        std::env::var(name).ok()
+    }
+}
+
+impl EnvSource for HashMap<String, String> {
+    fn get(&self, name: &str) -> Option<String> {
+        HashMap::get(self, name).cloned()
+    }
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum ExpandError {
+    #[error("environment variable {0} is not set and has no default")]
+    Unset(String),
+    #[error("unterminated `${{` (write `$${{` for a literal `${{`)")]
+    Unterminated,
+    #[error("`{0}` is not a valid environment variable name")]
+    BadName(String),
+}
+
+/// One variable whose value was taken from the environment.
+#[derive(Debug, Clone)]
+pub struct Expansion {
+    pub name: String,
+    pub value: String,
+}
+
+/// Expands `${VAR}`, `${VAR:-default}` and the escape `$${` in `s`.
+///
+/// `:-` takes the default when VAR is unset *or empty*, as in the shell. Every value read
+/// from the environment is pushed onto `used`.
+pub fn expand(
+    s: &str,
+    env: &dyn EnvSource,
+    used: &mut Vec<Expansion>,
+) -> Result<String, ExpandError> {
+    if !s.contains('$') {
+        return Ok(s.to_owned());
+    }
+    let mut out = String::with_capacity(s.len());
+    let mut rest = s;
+    while let Some(pos) = rest.find('$') {
+        out.push_str(&rest[..pos]);
+        let after = &rest[pos..];
+        if let Some(tail) = after.strip_prefix("$${") {
+            out.push_str("${");
+            rest = tail;
+        } else if let Some(tail) = after.strip_prefix("${") {
+            let end = tail.find('}').ok_or(ExpandError::Unterminated)?;
+            out.push_str(&lookup(&tail[..end], env, used)?);
+            rest = &tail[end + 1..];
+        } else {
+            out.push('$');
+            rest = &after[1..];
+        }
+    }
+    out.push_str(rest);
+    Ok(out)
+}
+
+fn lookup(
+    expr: &str,
+    env: &dyn EnvSource,
+    used: &mut Vec<Expansion>,
+) -> Result<String, ExpandError> {
+    let (name, default) = match expr.split_once(":-") {
+        Some((name, default)) => (name, Some(default)),
+        None => (expr, None),
+    };
+    if !is_var_name(name) {
+        return Err(ExpandError::BadName(name.to_owned()));
+    }
+    let value = env.get(name);
+    match (value, default) {
+        (Some(v), Some(d)) if v.is_empty() => Ok(d.to_owned()),
+        (Some(v), _) => {
+            used.push(Expansion {
+                name: name.to_owned(),
+                value: v.clone(),
+            });
+            Ok(v)
+        }
+        (None, Some(d)) => Ok(d.to_owned()),
+        (None, None) => Err(ExpandError::Unset(name.to_owned())),
+    }
+}
+
+fn is_var_name(name: &str) -> bool {
+    let mut chars = name.chars();
+    matches!(chars.next(), Some(c) if c == '_' || c.is_ascii_alphabetic())
+        && chars.all(|c| c == '_' || c.is_ascii_alphanumeric())
+}
+
+/// Does a variable's name say it holds a credential? Such values are masked in every output.
+pub fn looks_secret(name: &str) -> bool {
+    const WORDS: [&str; 11] = [
+        "KEY",
+        "SECRET",
+        "TOKEN",
+        "PASS",
+        "PWD",
+        "CRED",
+        "AUTH",
+        "PRIVATE",
+        "SESSION",
+        "COOKIE",
+        "SIGNATURE",
+    ];
+    let upper = name.to_ascii_uppercase();
+    WORDS.iter().any(|w| upper.contains(w))
+}
+
+struct Scope {
+    env: Arc<dyn EnvSource>,
+    used: Vec<Expansion>,
+}
+
+thread_local! {
+    static SCOPE: RefCell<Option<Scope>> = const { RefCell::new(None) };
+}
+
+/// Runs `f` (a serde deserialization) with `env` as the source for [`expand_in_scope`], and
+/// returns what it expanded. Deserialize impls cannot take arguments, hence the scope.
+pub(crate) fn with_scope<R>(
+    env: &Arc<dyn EnvSource>,
+    f: impl FnOnce() -> R,
+) -> (R, Vec<Expansion>) {
+    let previous = SCOPE.with(|s| {
+        s.borrow_mut().replace(Scope {
+            env: env.clone(),
+            used: Vec::new(),
+        })
+    });
+    let result = f();
+    let scope = SCOPE.with(|s| std::mem::replace(&mut *s.borrow_mut(), previous));
+    (result, scope.map(|s| s.used).unwrap_or_default())
+}
+
+/// Expands `s` with the environment of the enclosing [`with_scope`] (the process environment
+/// outside one).
+pub(crate) fn expand_in_scope(s: &str) -> Result<String, ExpandError> {
+    SCOPE.with(|cell| match cell.borrow_mut().as_mut() {
+        Some(scope) => {
+            let env = scope.env.clone();
+            expand(s, env.as_ref(), &mut scope.used)
+        }
+        None => expand(s, &ProcessEnv, &mut Vec::new()),
+    })
+}
+
+/// Values that must never be printed: replaced by `***` wherever the gateway shows text that
+/// could contain them (errors, `try`, status pages).
+#[derive(Debug, Clone, Default)]
+pub struct Secrets(Vec<String>);
+
+impl Secrets {
+    /// Shorter values are not masked: they would garble every message and guard nothing.
+    const MIN_LEN: usize = 4;
+
+    pub fn add(&mut self, value: &str) {
+        if value.len() >= Self::MIN_LEN && !self.0.iter().any(|v| v == value) {
+            self.0.push(value.to_owned());
+            // Longest first, so a secret containing another is masked whole.
+            self.0.sort_by_key(|v| std::cmp::Reverse(v.len()));
+        }
+    }
+
+    pub fn mask(&self, text: &str) -> String {
+        self.0.iter().fold(text.to_owned(), |acc, secret| {
+            acc.replace(secret.as_str(), "***")
+        })
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.0.is_empty()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn env(pairs: &[(&str, &str)]) -> HashMap<String, String> {
+        pairs
+            .iter()
+            .map(|(k, v)| (k.to_string(), v.to_string()))
+            .collect()
+    }
+
+    fn run(s: &str, e: &HashMap<String, String>) -> Result<String, ExpandError> {
+        expand(s, e, &mut Vec::new())
+    }
+
+    #[test]
+    fn expands_set_unset_empty_and_escaped() {
+        let e = env(&[("HOST", "h.example"), ("EMPTY", "")]);
+        assert_eq!(run("https://${HOST}/x", &e).unwrap(), "https://h.example/x");
+        assert_eq!(run("${MISSING:-d}", &e).unwrap(), "d");
+        assert_eq!(run("${EMPTY:-d}", &e).unwrap(), "d");
+        assert_eq!(run("[${EMPTY}]", &e).unwrap(), "[]");
+        assert_eq!(run("$${HOST} costs $5", &e).unwrap(), "${HOST} costs $5");
+        assert_eq!(run("${MISSING:-a:-b}", &e).unwrap(), "a:-b");
+    }
+
+    #[test]
+    fn reports_unset_unterminated_and_bad_names() {
+        let e = env(&[]);
+        assert_eq!(
+            run("${API_KEY}", &e),
+            Err(ExpandError::Unset("API_KEY".into()))
+        );
+        assert_eq!(run("${API_KEY", &e), Err(ExpandError::Unterminated));
+        assert_eq!(run("${1X}", &e), Err(ExpandError::BadName("1X".into())));
+    }
+
+    #[test]
+    fn records_only_values_taken_from_the_environment() {
+        let e = env(&[("KEY", "s3cret")]);
+        let mut used = Vec::new();
+        expand("${KEY} ${OTHER:-x}", &e, &mut used).unwrap();
+        assert_eq!(used.len(), 1);
+        assert_eq!(used[0].value, "s3cret");
+    }
+
+    #[test]
+    fn masks_longest_secret_first() {
+        let mut s = Secrets::default();
+        s.add("abcd");
+        s.add("abcdefgh");
+        s.add("ab");
+        assert_eq!(s.mask("x abcdefgh y abcd ab"), "x *** y *** ab");
+    }
+}

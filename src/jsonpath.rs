@@ -1,0 +1,196 @@
+//! JSONPath expressions, parsed once at load with jsonpath-rust (RFC 9535).
+//!
+//! Whether a path names one value or may name many is decided from its shape at load, never
+//! from how many results a response happens to give. A singular path (only name and index
+//! selectors, the overwhelmingly common `$.title`) is walked directly, which skips the
+//! library's per-node path bookkeeping; every other path runs the library's precompiled query.
+
+use jsonpath_rust::parser::model::{JpQuery, Segment, Selector};
+use jsonpath_rust::parser::parse_json_path;
+use jsonpath_rust::query::js_path_process;
+use serde_json::Value;
+
+#[derive(Debug, Clone)]
+pub struct CompiledPath {
+    source: String,
+    kind: Kind,
+}
+
+#[derive(Debug, Clone)]
+enum Kind {
+    Singular(Vec<Step>),
+    Query(Box<JpQuery>),
+}
+
+#[derive(Debug, Clone)]
+enum Step {
+    Key(String),
+    Index(i64),
+}
+
+impl CompiledPath {
+    pub fn compile(source: &str) -> Result<Self, String> {
+        if !source.trim_start().starts_with('$') {
+            return Err(format!(
+                "JSONPath `{source}` must start with `$` (for example `$.title`)"
+            ));
+        }
+        let query = parse_json_path(source)
+            .map_err(|e| format!("JSONPath `{source}` does not parse: {e}"))?;
+        let kind = match singular_steps(&query) {
+            Some(steps) => Kind::Singular(steps),
+            None => Kind::Query(Box::new(query)),
+        };
+        Ok(CompiledPath {
+            source: source.to_owned(),
+            kind,
+        })
+    }
+
+    pub fn as_str(&self) -> &str {
+        &self.source
+    }
+
+    /// Can this path name more than one value (wildcards, slices, filters, `..`)?
+    pub fn is_singular(&self) -> bool {
+        matches!(self.kind, Kind::Singular(_))
+    }
+
+    /// Every value the path names, in document order.
+    pub fn select<'a>(&self, doc: &'a Value) -> Vec<&'a Value> {
+        match &self.kind {
+            Kind::Singular(steps) => walk(steps, doc).into_iter().collect(),
+            // A query error here means the document lacks what a filter compares; it names nothing.
+            Kind::Query(q) => js_path_process(q, doc)
+                .map(|found| found.into_iter().map(|r| r.val).collect())
+                .unwrap_or_default(),
+        }
+    }
+
+    /// The first value the path names.
+    pub fn first<'a>(&self, doc: &'a Value) -> Option<&'a Value> {
+        match &self.kind {
+            Kind::Singular(steps) => walk(steps, doc),
+            Kind::Query(_) => self.select(doc).into_iter().next(),
+        }
+    }
+}
+
+fn singular_steps(query: &JpQuery) -> Option<Vec<Step>> {
+    query
+        .segments
+        .iter()
+        .map(|segment| match segment {
+            Segment::Selector(s) => step(s),
+            Segment::Selectors(list) if list.len() == 1 => step(&list[0]),
+            _ => None,
+        })
+        .collect()
+}
+
+fn step(selector: &Selector) -> Option<Step> {
+    match selector {
+        Selector::Name(name) => Some(Step::Key(unquote(name))),
+        Selector::Index(i) => Some(Step::Index(*i)),
+        _ => None,
+    }
+}
+
+/// The parser keeps the quotes of bracketed names (`$['a b']` gives `'a b'`).
+fn unquote(name: &str) -> String {
+    let stripped = name
+        .strip_prefix('\'')
+        .and_then(|n| n.strip_suffix('\''))
+        .or_else(|| name.strip_prefix('"').and_then(|n| n.strip_suffix('"')));
+    stripped.unwrap_or(name).to_owned()
+}
+
+fn walk<'a>(steps: &[Step], doc: &'a Value) -> Option<&'a Value> {
+    steps.iter().try_fold(doc, |v, step| match step {
+        Step::Key(k) => v.as_object()?.get(k),
+        Step::Index(i) => {
+            let items = v.as_array()?;
+            let at = if *i < 0 {
+                items.len().checked_sub(i.unsigned_abs() as usize)?
+            } else {
+                *i as usize
+            };
+            items.get(at)
+        }
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use serde_json::json;
+
+    fn doc() -> Value {
+        json!({"id": 42, "a b": "spaced", "items": [{"name": "x", "price": 5}, {"name": "y", "price": 20}]})
+    }
+
+    #[test]
+    fn singular_paths_are_recognised_and_walked() {
+        for (path, want) in [
+            ("$.id", json!(42)),
+            ("$['a b']", json!("spaced")),
+            ("$.items[1].name", json!("y")),
+            ("$.items[-1].price", json!(20)),
+            ("$", doc()),
+        ] {
+            let p = CompiledPath::compile(path).unwrap();
+            assert!(p.is_singular(), "{path}");
+            assert_eq!(p.first(&doc()), Some(&want), "{path}");
+        }
+        assert_eq!(
+            CompiledPath::compile("$.nope.deeper")
+                .unwrap()
+                .first(&doc()),
+            None
+        );
+    }
+
+    #[test]
+    fn agrees_with_the_library_on_singular_paths() {
+        let doc = doc();
+        for path in [
+            "$.id",
+            "$['a b']",
+            "$.items[1].name",
+            "$.items[-1].price",
+            "$.items[5]",
+        ] {
+            let ours = CompiledPath::compile(path).unwrap();
+            let q = parse_json_path(path).unwrap();
+            let theirs: Vec<&Value> = js_path_process(&q, &doc)
+                .unwrap()
+                .into_iter()
+                .map(|r| r.val)
+                .collect();
+            assert_eq!(ours.select(&doc), theirs, "{path}");
+        }
+    }
+
+    #[test]
+    fn many_valued_paths_use_the_query() {
+        let p = CompiledPath::compile("$.items[?@.price > 10].name").unwrap();
+        assert!(!p.is_singular());
+        assert_eq!(p.select(&doc()), [&json!("y")]);
+        let all = CompiledPath::compile("$.items[*].name").unwrap();
+        assert_eq!(all.first(&doc()), Some(&json!("x")));
+    }
+
+    #[test]
+    fn bad_paths_are_refused() {
+        assert!(
+            CompiledPath::compile("title")
+                .unwrap_err()
+                .contains("must start with `$`")
+        );
+        assert!(
+            CompiledPath::compile("$.items[")
+                .unwrap_err()
+                .contains("does not parse")
+        );
+    }
+}

@@ -1,0 +1,39 @@
+//! bridgeway: an API-bridge gateway driven by one YAML file per integration.
+//!
+//! A request runs through one generic pipeline; each step has its own module:
+//!
+//! | stage | module | what it holds |
+//! | --- | --- | --- |
+//! | parse | [`bridge_file`], [`env`] | the YAML schema of a bridge file; `${VAR}` expansion |
+//! | compile | [`compile`] | a parsed file turned into a [`Bridge`], once, at load |
+//! | intake | [`inbound`], [`auth`] | content type, size limit and parse of the body; credentials |
+//! | validate | [`validate`] | the input contract |
+//! | render | [`render`], [`template`] | the upstream request, escaped by placement |
+//! | fetch | [`fetch`] | the shared upstream client |
+//! | map | [`map`], [`jsonpath`] | the upstream answer turned into the flat reply |
+//! | | [`pipeline`] | the four steps in order, and `on_error` |
+//! | serve | [`server`], [`ops`], [`error`] | hyper, the `/-/` endpoints, error bodies |
+//! | swap | [`snapshot`], [`loader`] | the immutable route table; loading a directory into one |
+
+pub mod auth;
+pub mod bridge_file;
+pub mod compile;
+pub mod env;
+pub mod error;
+pub mod fetch;
+pub mod inbound;
+pub mod jsonpath;
+pub mod loader;
+pub mod map;
+pub mod ops;
+pub mod pipeline;
+pub mod render;
+pub mod server;
+pub mod snapshot;
+pub mod template;
+pub mod validate;
+
+pub use compile::{Bridge, Problem};
+pub use loader::Loader;
+pub use server::{Gateway, Settings, serve};
+pub use snapshot::Snapshot;

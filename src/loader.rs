@@ -1,0 +1,205 @@
+//! Loading the bridge directory into a new [`Snapshot`], against the previous one.
+//!
+//! The rules, in the order they apply:
+//! - which files are bridges: `*.yaml` / `*.yml` directly in the directory (symlinks followed),
+//!   never hidden files or editor leftovers;
+//! - a file whose bytes did not change keeps its compiled bridge (no re-parse);
+//! - a file that fails to load keeps serving its last good version;
+//! - files are settled in name order, so when two claim one name or one route the first keeps
+//!   it and the second is refused naming both: what is served depends only on the files present.
+
+use std::collections::HashMap;
+use std::fs;
+use std::io;
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+use std::time::SystemTime;
+
+use sha2::{Digest, Sha256};
+
+use crate::compile::{Bridge, Problem, compile_text};
+use crate::env::EnvSource;
+use crate::snapshot::{FileStatus, Served, Snapshot};
+
+/// Loads one bridge directory.
+#[derive(Clone)]
+pub struct Loader {
+    dir: PathBuf,
+    env: Arc<dyn EnvSource>,
+}
+
+impl Loader {
+    pub fn new(dir: impl Into<PathBuf>, env: Arc<dyn EnvSource>) -> Self {
+        Loader {
+            dir: dir.into(),
+            env,
+        }
+    }
+
+    pub fn dir(&self) -> &Path {
+        &self.dir
+    }
+
+    /// Builds the next snapshot. Fails only when the directory itself cannot be listed, in which
+    /// case the caller keeps serving `previous`.
+    pub fn load(&self, previous: &Snapshot) -> io::Result<Snapshot> {
+        let mut files: Vec<FileStatus> = bridge_files(&self.dir)?
+            .into_iter()
+            .map(|name| self.load_file(name, previous))
+            .collect();
+        let served = settle(&mut files, previous, &self.dir);
+        Ok(Snapshot::new(served, files))
+    }
+
+    fn load_file(&self, name: String, previous: &Snapshot) -> FileStatus {
+        let path = self.dir.join(&name);
+        let (hash, compiled) = match fs::read(&path) {
+            Err(e) => (
+                String::new(),
+                Err(vec![Problem::new(&path, format!("cannot be read: {e}"))]),
+            ),
+            Ok(bytes) => {
+                let hash = sha256_hex(&bytes);
+                let unchanged = previous
+                    .files
+                    .iter()
+                    .find(|f| f.file == name && f.hash == hash);
+                let compiled = match unchanged {
+                    Some(f) => f.compiled.clone(),
+                    None => compile_bytes(&path, &bytes, &self.env),
+                };
+                (hash, compiled)
+            }
+        };
+        FileStatus {
+            problems: compiled.as_ref().err().cloned().unwrap_or_default(),
+            file: name,
+            hash,
+            serving: None,
+            compiled,
+        }
+    }
+}
+
+fn compile_bytes(
+    path: &Path,
+    bytes: &[u8],
+    env: &Arc<dyn EnvSource>,
+) -> Result<Arc<Bridge>, Vec<Problem>> {
+    let text =
+        std::str::from_utf8(bytes).map_err(|_| vec![Problem::new(path, "is not UTF-8 text")])?;
+    compile_text(path, text, env).map(Arc::new)
+}
+
+/// Decides what each file serves, in file-name order, and records conflicts on the loser.
+fn settle(files: &mut [FileStatus], previous: &Snapshot, dir: &Path) -> Vec<Served> {
+    let now = SystemTime::now();
+    let mut served: Vec<Served> = Vec::with_capacity(files.len());
+    let mut names: HashMap<String, String> = HashMap::new();
+    let mut routes: HashMap<(String, String), String> = HashMap::new();
+    for status in files.iter_mut() {
+        let fresh = status.compiled.as_ref().ok().map(|b| Served {
+            bridge: b.clone(),
+            file: status.file.clone(),
+            hash: status.hash.clone(),
+            loaded_at: previous_load_time(previous, &status.file, &status.hash).unwrap_or(now),
+        });
+        let last_good = previous
+            .served
+            .iter()
+            .find(|s| s.file == status.file)
+            .cloned();
+        for candidate in fresh.into_iter().chain(last_good) {
+            let bridge = &candidate.bridge;
+            let route = (bridge.method.to_string(), bridge.path.clone());
+            let clash = names
+                .get(&bridge.name)
+                .map(|owner| (owner, format!("both name the bridge `{}`", bridge.name)))
+                .or_else(|| {
+                    routes
+                        .get(&route)
+                        .map(|owner| (owner, format!("both claim {} {}", route.0, route.1)))
+                });
+            if let Some((owner, what)) = clash {
+                let message =
+                    format!("conflicts with {owner}: {what}; {owner} sorts first and keeps it");
+                if !status.problems.iter().any(|p| p.message == message) {
+                    status
+                        .problems
+                        .push(Problem::new(&dir.join(&status.file), message));
+                }
+                continue;
+            }
+            names.insert(bridge.name.clone(), status.file.clone());
+            routes.insert(route, status.file.clone());
+            status.serving = Some(bridge.name.clone());
+            served.push(candidate);
+            break;
+        }
+    }
+    served
+}
+
+fn previous_load_time(previous: &Snapshot, file: &str, hash: &str) -> Option<SystemTime> {
+    previous
+        .served
+        .iter()
+        .find(|s| s.file == file && s.hash == hash)
+        .map(|s| s.loaded_at)
+}
+
+/// The bridge files in `dir`, sorted by name.
+pub fn bridge_files(dir: &Path) -> io::Result<Vec<String>> {
+    let mut names = Vec::new();
+    for entry in fs::read_dir(dir)? {
+        let entry = entry?;
+        let Some(name) = entry.file_name().to_str().map(str::to_owned) else {
+            continue;
+        };
+        // `fs::metadata` follows symlinks, so a link to a file counts wherever it points.
+        if is_bridge_file_name(&name) && fs::metadata(entry.path()).is_ok_and(|m| m.is_file()) {
+            names.push(name);
+        }
+    }
+    names.sort();
+    Ok(names)
+}
+
+/// `*.yaml` / `*.yml`, not hidden, not an editor's backup, swap or lock file.
+pub fn is_bridge_file_name(name: &str) -> bool {
+    let hidden = name.starts_with('.');
+    let yaml = name.ends_with(".yaml") || name.ends_with(".yml");
+    yaml && !hidden && name.len() > ".yml".len()
+}
+
+fn sha256_hex(bytes: &[u8]) -> String {
+    Sha256::digest(bytes)
+        .iter()
+        .map(|b| format!("{b:02x}"))
+        .collect()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn only_plain_yaml_files_are_bridges() {
+        for name in ["a.yaml", "b.yml", "fetch-post.yaml"] {
+            assert!(is_bridge_file_name(name), "{name}");
+        }
+        for name in [
+            ".a.yaml",
+            ".#a.yaml",
+            "a.yaml~",
+            "a.yaml.swp",
+            ".a.yaml.swp",
+            "..data",
+            "a.json",
+            "4913",
+            ".yaml",
+        ] {
+            assert!(!is_bridge_file_name(name), "{name}");
+        }
+    }
+}

@@ -1,0 +1,349 @@
+//! Step 4 of the pipeline, *map*: the upstream's answer turned into the flat, typed reply.
+//!
+//! Each output field takes its value from a JSONPath into the upstream body, the upstream
+//! status, an upstream header, the gateway's error message, or a constant; then its type is
+//! enforced with the few coercions the SPEC allows. Constants and defaults are checked and
+//! coerced at load, and each field's JSON key is encoded once, so a reply is written straight
+//! into one buffer.
+
+use http::{HeaderMap, HeaderName};
+use serde_json::{Number, Value};
+
+use crate::bridge_file::{FieldMap, InputType, OutputFieldSpec, OutputType};
+use crate::jsonpath::CompiledPath;
+use crate::validate::{is_field_name, json_type_name};
+
+#[derive(Debug, Clone)]
+pub enum FieldSource {
+    Path(CompiledPath),
+    Status,
+    Error,
+    Header(HeaderName),
+    Value(Value),
+}
+
+#[derive(Debug, Clone)]
+pub struct OutputField {
+    pub name: String,
+    key_json: Vec<u8>,
+    pub source: FieldSource,
+    pub kind: Option<OutputType>,
+    pub items: Option<InputType>,
+    pub default: Option<Value>,
+    pub required: bool,
+    pub description: Option<String>,
+}
+
+#[derive(Debug, Clone, Default)]
+pub struct OutputMapping {
+    pub fields: Vec<OutputField>,
+}
+
+/// What the upstream answered (or, for `on_error: output`, what stands in for it).
+pub struct Answer<'a> {
+    pub status: u16,
+    pub headers: &'a HeaderMap,
+    pub body: &'a Value,
+    /// The gateway's error message; empty on success.
+    pub error: &'a str,
+}
+
+/// A field that could not be mapped.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("output field `{field}`: {message}")]
+pub struct MappingError {
+    pub field: String,
+    pub message: String,
+}
+
+/// How strictly to map: a success must map exactly; an answer built from an error takes each
+/// field's default where its value does not fit.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Mode {
+    Strict,
+    Lenient,
+}
+
+/// The mapped reply: one value (or none) per output field, in the file's order.
+#[derive(Debug)]
+pub struct Output(Vec<Option<Value>>);
+
+impl OutputMapping {
+    pub fn compile(spec: &FieldMap<OutputFieldSpec>) -> Result<Self, Vec<String>> {
+        let mut errs = Vec::new();
+        let mut fields = Vec::with_capacity(spec.0.len());
+        for (name, field) in &spec.0 {
+            match compile_field(name, field) {
+                Ok(f) => fields.push(f),
+                Err(e) => errs.push(format!("output.{name}: {e}")),
+            }
+        }
+        if errs.is_empty() {
+            Ok(OutputMapping { fields })
+        } else {
+            Err(errs)
+        }
+    }
+
+    /// Does any field read the upstream body? If none does, the body need not be JSON.
+    pub fn reads_body(&self) -> bool {
+        self.fields
+            .iter()
+            .any(|f| matches!(f.source, FieldSource::Path(_)))
+    }
+
+    pub fn map(&self, answer: &Answer, mode: Mode) -> Result<Output, MappingError> {
+        let values = self
+            .fields
+            .iter()
+            .map(|field| match (field.resolve(answer), mode) {
+                (Ok(v), _) => Ok(v),
+                (Err(_), Mode::Lenient) => Ok(field.default.clone()),
+                (Err(message), Mode::Strict) => Err(MappingError {
+                    field: field.name.clone(),
+                    message,
+                }),
+            })
+            .collect::<Result<_, _>>()?;
+        Ok(Output(values))
+    }
+
+    /// The reply body: `{"name": value, …}` in the file's order, fields without a value left out.
+    pub fn to_json(&self, output: &Output) -> Vec<u8> {
+        let mut out = Vec::with_capacity(64 + 32 * self.fields.len());
+        out.push(b'{');
+        let present = self
+            .fields
+            .iter()
+            .zip(&output.0)
+            .filter_map(|(f, v)| Some((f, v.as_ref()?)));
+        for (i, (field, value)) in present.enumerate() {
+            if i > 0 {
+                out.push(b',');
+            }
+            out.extend_from_slice(&field.key_json);
+            out.push(b':');
+            // Writing a Value into a Vec cannot fail.
+            let _ = serde_json::to_writer(&mut out, value);
+        }
+        out.push(b'}');
+        out
+    }
+}
+
+impl OutputField {
+    /// The field's value; `None` leaves it out of the reply.
+    fn resolve(&self, answer: &Answer) -> Result<Option<Value>, String> {
+        let raw = match &self.source {
+            FieldSource::Path(path) if self.collects(path) => {
+                let all = path.select(answer.body);
+                (!all.is_empty()).then(|| Value::Array(all.into_iter().cloned().collect()))
+            }
+            FieldSource::Path(path) => path.first(answer.body).cloned(),
+            FieldSource::Status => Some(Value::from(answer.status)),
+            FieldSource::Error => Some(Value::String(answer.error.to_owned())),
+            FieldSource::Header(name) => answer
+                .headers
+                .get(name)
+                .map(|v| Value::String(String::from_utf8_lossy(v.as_bytes()).into_owned())),
+            FieldSource::Value(v) => Some(v.clone()),
+        };
+        match raw {
+            None if self.default.is_none() && self.required => {
+                Err("required value is missing".to_owned())
+            }
+            None => Ok(self.default.clone()),
+            Some(Value::Null) => Ok(Some(Value::Null)),
+            Some(v) => coerce(v, self.kind, self.items).map(Some),
+        }
+    }
+
+    /// A many-valued path gathers all its matches unless a scalar type asks for the first.
+    fn collects(&self, path: &CompiledPath) -> bool {
+        !path.is_singular() && matches!(self.kind, None | Some(OutputType::Array))
+    }
+}
+
+/// Enforces `kind` on `value`, with the coercions the SPEC allows.
+pub fn coerce(
+    value: Value,
+    kind: Option<OutputType>,
+    items: Option<InputType>,
+) -> Result<Value, String> {
+    let Some(kind) = kind else { return Ok(value) };
+    let fail = |v: &Value| {
+        Err(format!(
+            "expected {}, got {}",
+            output_type_name(kind),
+            json_type_name(v)
+        ))
+    };
+    match (kind, value) {
+        (OutputType::String, Value::String(s)) => Ok(Value::String(s)),
+        (OutputType::String, v @ (Value::Number(_) | Value::Bool(_))) => {
+            Ok(Value::String(v.to_string()))
+        }
+        (OutputType::Integer, Value::Number(n)) => {
+            as_integer(&n).ok_or_else(|| format!("expected an integer, got {n}"))
+        }
+        (OutputType::Integer, Value::String(s)) => parse_number(&s)
+            .as_ref()
+            .and_then(as_integer)
+            .ok_or_else(|| "expected an integer, got a string that does not hold one".to_owned()),
+        (OutputType::Number, Value::Number(n)) => Ok(Value::Number(n)),
+        (OutputType::Number, Value::String(s)) => parse_number(&s)
+            .map(Value::Number)
+            .ok_or_else(|| "expected a number, got a string that does not hold one".to_owned()),
+        (OutputType::Boolean, Value::Bool(b)) => Ok(Value::Bool(b)),
+        (OutputType::Array, Value::Array(list)) => list
+            .into_iter()
+            .map(|item| match item {
+                Value::Array(_) => {
+                    Err("arrays inside arrays are not allowed in a flat reply".to_owned())
+                }
+                item => coerce(item, items.map(scalar_output_type), None),
+            })
+            .collect::<Result<_, _>>()
+            .map(Value::Array),
+        (_, v) => fail(&v),
+    }
+}
+
+/// A number without a fraction as a JSON integer (`3.0` becomes `3`).
+fn as_integer(n: &Number) -> Option<Value> {
+    if n.is_i64() || n.is_u64() {
+        return Some(Value::Number(n.clone()));
+    }
+    const EXACT: f64 = 9_007_199_254_740_992.0; // 2^53: beyond it an f64 is not an exact integer
+    let f = n.as_f64()?;
+    (f.fract() == 0.0 && f.abs() < EXACT).then(|| Value::from(f as i64))
+}
+
+fn parse_number(text: &str) -> Option<Number> {
+    let text = text.trim();
+    match text.parse::<i64>() {
+        Ok(i) => Some(Number::from(i)),
+        Err(_) => text.parse::<f64>().ok().and_then(Number::from_f64),
+    }
+}
+
+pub fn scalar_output_type(t: InputType) -> OutputType {
+    match t {
+        InputType::String => OutputType::String,
+        InputType::Integer => OutputType::Integer,
+        InputType::Number => OutputType::Number,
+        InputType::Boolean => OutputType::Boolean,
+    }
+}
+
+fn output_type_name(kind: OutputType) -> &'static str {
+    match kind {
+        OutputType::String => "a string",
+        OutputType::Integer => "an integer",
+        OutputType::Number => "a number",
+        OutputType::Boolean => "a boolean",
+        OutputType::Array => "an array",
+    }
+}
+
+fn compile_field(name: &str, spec: &OutputFieldSpec) -> Result<OutputField, String> {
+    if !is_field_name(name) {
+        return Err(
+            "output names start with a letter or `_` and hold only letters, digits, `_` and `-`"
+                .to_owned(),
+        );
+    }
+    let source = match (&spec.path, &spec.from, &spec.value) {
+        (Some(path), None, None) => FieldSource::Path(CompiledPath::compile(path.as_str())?),
+        (None, Some(from), None) => parse_from(from.as_str())?,
+        (None, None, Some(value)) => {
+            FieldSource::Value(coerce(value.0.clone(), spec.kind, spec.items)?)
+        }
+        _ => return Err("give exactly one of `path`, `from` or `value`".to_owned()),
+    };
+    if spec.items.is_some() && spec.kind != Some(OutputType::Array) {
+        return Err("`items` applies only to `type: array`".to_owned());
+    }
+    let default = match spec.default.as_ref().map(|d| &d.0) {
+        None => None,
+        Some(Value::Null) => Some(Value::Null),
+        Some(d) => {
+            Some(coerce(d.clone(), spec.kind, spec.items).map_err(|e| format!("default: {e}"))?)
+        }
+    };
+    Ok(OutputField {
+        name: name.to_owned(),
+        key_json: serde_json::to_vec(name).map_err(|e| e.to_string())?,
+        source,
+        kind: spec.kind,
+        items: spec.items,
+        default,
+        required: spec.required,
+        description: spec.description.as_ref().map(|d| d.0.clone()),
+    })
+}
+
+fn parse_from(from: &str) -> Result<FieldSource, String> {
+    match from {
+        "status" => Ok(FieldSource::Status),
+        "error" => Ok(FieldSource::Error),
+        other => match other.strip_prefix("header:") {
+            Some(name) => HeaderName::from_bytes(name.trim().as_bytes())
+                .map(FieldSource::Header)
+                .map_err(|_| format!("`{name}` is not a valid header name")),
+            None => Err(format!(
+                "`from: {other}` is not one of `status`, `error` or `header:NAME`"
+            )),
+        },
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use serde_json::json;
+
+    #[test]
+    fn coercions_the_spec_allows() {
+        use OutputType::*;
+        for (value, kind, want) in [
+            (json!(7), String, json!("7")),
+            (json!(true), String, json!("true")),
+            (json!("42"), Integer, json!(42)),
+            (json!(" 42 "), Integer, json!(42)),
+            (json!(3.0), Integer, json!(3)),
+            (json!("2.5"), Number, json!(2.5)),
+            (json!("7"), Number, json!(7)),
+        ] {
+            assert_eq!(
+                coerce(value.clone(), Some(kind), None),
+                Ok(want),
+                "{value} as {kind:?}"
+            );
+        }
+    }
+
+    #[test]
+    fn coercions_that_do_not_fit_fail() {
+        use OutputType::*;
+        for (value, kind) in [
+            (json!({"a": 1}), String),
+            (json!(3.5), Integer),
+            (json!("x"), Integer),
+            (json!("x"), Number),
+            (json!("true"), Boolean),
+            (json!(1), Array),
+            (json!([[1]]), Array),
+        ] {
+            assert!(
+                coerce(value.clone(), Some(kind), None).is_err(),
+                "{value} as {kind:?}"
+            );
+        }
+        assert!(coerce(json!(["1", "x"]), Some(Array), Some(InputType::Integer)).is_err());
+        assert_eq!(
+            coerce(json!(["1", 2]), Some(Array), Some(InputType::Integer)),
+            Ok(json!([1, 2]))
+        );
+    }
+}

@@ -1,0 +1,144 @@
+//! The one generic request path: validate → render → fetch → map, the same for every bridge.
+//!
+//! [`run`] is what the server calls; the steps are public so `bridgeway try` can show each one.
+
+use std::time::Duration;
+
+use http::HeaderMap;
+use serde_json::Value;
+
+use crate::bridge_file::OnError;
+use crate::compile::Bridge;
+use crate::error::RequestError;
+use crate::fetch::{FetchError, Upstream, UpstreamResponse};
+use crate::inbound::Inbound;
+use crate::map::{Answer, Mode};
+
+/// A successful reply and what the upstream did, for the request log.
+#[derive(Debug)]
+pub struct Reply {
+    pub body: Vec<u8>,
+    pub upstream: Option<(u16, Duration)>,
+}
+
+/// A failed request and what the upstream did, for the request log.
+#[derive(Debug)]
+pub struct Failure {
+    pub error: RequestError,
+    pub upstream: Option<(u16, Duration)>,
+}
+
+impl From<RequestError> for Failure {
+    fn from(error: RequestError) -> Self {
+        Failure {
+            error,
+            upstream: None,
+        }
+    }
+}
+
+/// Runs one request through the bridge.
+pub async fn run(
+    bridge: &Bridge,
+    upstream: &Upstream,
+    inbound: Inbound,
+    request_id: &str,
+) -> Result<Reply, Failure> {
+    let input = bridge
+        .input
+        .validate(inbound)
+        .map_err(RequestError::InvalidInput)?;
+    let request = bridge
+        .upstream
+        .render(&input, request_id)
+        .map_err(RequestError::InvalidInput)?;
+    let fetched = upstream.send(request).await;
+    let seen = fetched
+        .as_ref()
+        .ok()
+        .map(|r| (r.status.as_u16(), r.elapsed));
+    match respond(bridge, fetched) {
+        Ok(body) => Ok(Reply {
+            body,
+            upstream: seen,
+        }),
+        Err(error) => Err(Failure {
+            error,
+            upstream: seen,
+        }),
+    }
+}
+
+/// The reply body for what the upstream did: the mapped output on success; on failure an
+/// error, or (with `on_error: output`) the output built from the error.
+pub fn respond(
+    bridge: &Bridge,
+    fetched: Result<UpstreamResponse, FetchError>,
+) -> Result<Vec<u8>, RequestError> {
+    let (response, error) = match fetched {
+        Ok(response) => match map_success(bridge, &response) {
+            Ok(body) => return Ok(body),
+            Err(error) => (Some(response), error),
+        },
+        Err(e) => (None, RequestError::Fetch(e)),
+    };
+    match bridge.on_error {
+        OnError::Status => Err(error),
+        OnError::Output => Ok(map_failure(bridge, response.as_ref(), &error)),
+    }
+}
+
+fn map_success(bridge: &Bridge, response: &UpstreamResponse) -> Result<Vec<u8>, RequestError> {
+    let status = response.status;
+    if status.is_redirection() {
+        return Err(RequestError::UpstreamRedirect(status));
+    }
+    if !status.is_success() {
+        return Err(RequestError::UpstreamStatus(status));
+    }
+    let body = if bridge.output.reads_body() {
+        parse_json(&response.body).ok_or(RequestError::UpstreamNotJson)?
+    } else {
+        Value::Null
+    };
+    let answer = Answer {
+        status: status.as_u16(),
+        headers: &response.headers,
+        body: &body,
+        error: "",
+    };
+    let output = bridge.output.map(&answer, Mode::Strict)?;
+    Ok(bridge.output.to_json(&output))
+}
+
+/// `from: status` is the status the gateway would otherwise have answered: the upstream's own
+/// for a 4xx/5xx, 502 or 504 when the gateway failed the call.
+fn map_failure(
+    bridge: &Bridge,
+    response: Option<&UpstreamResponse>,
+    error: &RequestError,
+) -> Vec<u8> {
+    let body = response
+        .and_then(|r| parse_json(&r.body))
+        .unwrap_or(Value::Null);
+    let no_headers = HeaderMap::new();
+    let message = error.to_string();
+    let answer = Answer {
+        status: error.status().as_u16(),
+        headers: response.map_or(&no_headers, |r| &r.headers),
+        body: &body,
+        error: &message,
+    };
+    match bridge.output.map(&answer, Mode::Lenient) {
+        Ok(output) => bridge.output.to_json(&output),
+        Err(_) => b"{}".to_vec(), // Lenient mapping takes defaults instead of failing.
+    }
+}
+
+/// An empty body is `null`, so bridges whose upstream answers 204 still map.
+fn parse_json(body: &[u8]) -> Option<Value> {
+    if body.iter().all(u8::is_ascii_whitespace) {
+        return Some(Value::Null);
+    }
+    serde_json::from_slice(body).ok()
+}

@@ -1,0 +1,656 @@
+//! Step 2 of the pipeline, *render*: the validated input placed into the upstream request.
+//!
+//! The upstream URL is split at load into a fixed origin (scheme, host, port: no template may
+//! stand there, so input can never choose the host) and templated path segments and query
+//! values, each escaped for its place. Headers refuse line breaks; the JSON body is built as
+//! JSON, never spliced as text.
+
+use std::time::Duration;
+
+use http::{HeaderMap, HeaderName, HeaderValue, Method};
+use reqwest::Url;
+use serde_json::Value;
+
+use crate::bridge_file::{FieldMap, Text, UpstreamSpec};
+use crate::env::Secrets;
+use crate::template::{Placement, TextTemplate};
+use crate::validate::{FieldProblem, ValidInput};
+
+pub const DEFAULT_TIMEOUT: Duration = Duration::from_secs(10);
+const MAX_TIMEOUT: Duration = Duration::from_secs(600);
+
+/// The compiled upstream call of one bridge.
+#[derive(Debug, Clone)]
+pub struct UpstreamTemplate {
+    pub method: Method,
+    /// `scheme://host[:port]`, fixed at load.
+    pub origin: String,
+    origin_url: Url,
+    path: Vec<TextTemplate>,
+    query: Vec<(String, TextTemplate)>,
+    headers: Vec<(HeaderName, TextTemplate)>,
+    body: Option<BodyTemplate>,
+    pub timeout: Duration,
+}
+
+/// The upstream request for one inbound request, ready to send.
+#[derive(Debug)]
+pub struct UpstreamRequest {
+    pub method: Method,
+    pub url: Url,
+    pub headers: HeaderMap,
+    pub body: Option<Vec<u8>>,
+    pub timeout: Duration,
+}
+
+impl UpstreamTemplate {
+    pub fn compile(
+        spec: &UpstreamSpec,
+        declared: &dyn Fn(&str) -> bool,
+    ) -> Result<Self, Vec<String>> {
+        let mut errs = Vec::new();
+        let method = parse_method(spec.method.as_ref(), "GET")
+            .map_err(|e| errs.push(format!("upstream.method: {e}")))
+            .ok();
+        let url = UrlParts::compile(spec.url.as_str(), declared)
+            .map_err(|e| errs.push(format!("upstream.url: {e}")))
+            .ok();
+        let query = compile_query(&spec.query, declared)
+            .map_err(|e| errs.extend(e))
+            .ok();
+        let headers = compile_headers(&spec.headers, declared)
+            .map_err(|e| errs.extend(e))
+            .ok();
+        let body = spec
+            .body
+            .as_ref()
+            .map(|b| BodyTemplate::compile(&b.0, declared))
+            .transpose()
+            .map_err(|e| errs.push(format!("upstream.body: {e}")))
+            .ok();
+        let timeout = parse_timeout(spec.timeout.as_ref())
+            .map_err(|e| errs.push(format!("upstream.timeout: {e}")))
+            .ok();
+        let (Some(method), Some(url), Some(query), Some(headers), Some(body), Some(timeout)) =
+            (method, url, query, headers, body, timeout)
+        else {
+            return Err(errs);
+        };
+        let mut all_query = url.query;
+        all_query.extend(query);
+        Ok(UpstreamTemplate {
+            method,
+            origin: url.origin,
+            origin_url: url.origin_url,
+            path: url.path,
+            query: all_query,
+            headers,
+            body,
+            timeout,
+        })
+    }
+
+    /// Builds the request for `input`, or says which inputs cannot be placed safely.
+    pub fn render(
+        &self,
+        input: &ValidInput,
+        request_id: &str,
+    ) -> Result<UpstreamRequest, Vec<FieldProblem>> {
+        let mut problems = Vec::new();
+        let url = self.render_url(input, &mut problems);
+        let headers = self.render_headers(input, request_id, &mut problems);
+        let body = self.render_body(input, &mut problems);
+        match url {
+            Some(url) if problems.is_empty() => Ok(UpstreamRequest {
+                method: self.method.clone(),
+                url,
+                headers,
+                body,
+                timeout: self.timeout,
+            }),
+            _ => Err(problems),
+        }
+    }
+
+    fn render_url(&self, input: &ValidInput, problems: &mut Vec<FieldProblem>) -> Option<Url> {
+        let ctx = input.context();
+        let mut url = String::with_capacity(self.origin.len() + 64);
+        url.push_str(&self.origin);
+        for segment in &self.path {
+            url.push('/');
+            match segment.render(ctx, Placement::PathSegment) {
+                Ok(text)
+                    if is_dot_or_empty(&text) && !matches!(segment, TextTemplate::Literal(_)) =>
+                {
+                    problems.extend(blame(
+                        segment,
+                        "would make an empty, `.` or `..` URL path segment, which URL parsers remove",
+                    ));
+                }
+                Ok(text) => url.push_str(&text),
+                Err(e) => problems.extend(blame(segment, &e)),
+            }
+        }
+        if self.path.is_empty() {
+            url.push('/');
+        }
+        let mut separator = '?';
+        for (key, value) in &self.query {
+            match value.render(ctx, Placement::QueryValue) {
+                Ok(text) if text.is_empty() && !matches!(value, TextTemplate::Literal(_)) => {}
+                Ok(text) => {
+                    url.push(separator);
+                    url.push_str(key);
+                    url.push('=');
+                    url.push_str(&text);
+                    separator = '&';
+                }
+                Err(e) => problems.extend(blame(value, &e)),
+            }
+        }
+        let parsed = Url::parse(&url).ok().filter(|u| self.same_origin(u));
+        if parsed.is_none() && problems.is_empty() {
+            problems.push(FieldProblem::new(
+                "",
+                "the upstream URL could not be built safely",
+            ));
+        }
+        parsed
+    }
+
+    /// Defence in depth: whatever the path holds, the origin must be the one fixed at load.
+    fn same_origin(&self, url: &Url) -> bool {
+        url.scheme() == self.origin_url.scheme()
+            && url.host() == self.origin_url.host()
+            && url.port_or_known_default() == self.origin_url.port_or_known_default()
+    }
+
+    fn render_headers(
+        &self,
+        input: &ValidInput,
+        request_id: &str,
+        problems: &mut Vec<FieldProblem>,
+    ) -> HeaderMap {
+        let mut headers = HeaderMap::with_capacity(self.headers.len() + 2);
+        for (name, value) in &self.headers {
+            let text = match value.render(input.context(), Placement::HeaderValue) {
+                Ok(text) => text,
+                Err(e) => {
+                    problems.extend(blame(value, &e));
+                    continue;
+                }
+            };
+            if text.is_empty() {
+                continue;
+            }
+            if text.contains(['\r', '\n', '\0']) {
+                problems.extend(blame(
+                    value,
+                    &format!("would put a line break into header {name}"),
+                ));
+                continue;
+            }
+            match HeaderValue::from_bytes(text.as_bytes()) {
+                Ok(v) => {
+                    headers.append(name.clone(), v);
+                }
+                Err(_) => problems.extend(blame(
+                    value,
+                    &format!("holds characters not allowed in header {name}"),
+                )),
+            }
+        }
+        if self.body.is_some() && !headers.contains_key(http::header::CONTENT_TYPE) {
+            headers.insert(
+                http::header::CONTENT_TYPE,
+                HeaderValue::from_static("application/json"),
+            );
+        }
+        if !headers.contains_key("x-request-id")
+            && let Ok(v) = HeaderValue::from_str(request_id)
+        {
+            headers.insert("x-request-id", v);
+        }
+        headers
+    }
+
+    fn render_body(&self, input: &ValidInput, problems: &mut Vec<FieldProblem>) -> Option<Vec<u8>> {
+        let body = self.body.as_ref()?;
+        let mut out = Vec::with_capacity(256);
+        if let Err(problem) = body.write(input, &mut out) {
+            problems.push(problem);
+        }
+        Some(out)
+    }
+}
+
+fn blame(template: &TextTemplate, message: &str) -> Vec<FieldProblem> {
+    let inputs = template.inputs();
+    if inputs.is_empty() {
+        return vec![FieldProblem::new("", message)];
+    }
+    inputs
+        .iter()
+        .map(|name| FieldProblem::new(name, message))
+        .collect()
+}
+
+fn is_dot_or_empty(segment: &str) -> bool {
+    matches!(segment, "" | "." | "..")
+}
+
+pub fn parse_method(text: Option<&Text>, default: &str) -> Result<Method, String> {
+    let raw = text.map_or(default, Text::as_str).to_ascii_uppercase();
+    match raw.as_str() {
+        "GET" | "POST" | "PUT" | "PATCH" | "DELETE" | "HEAD" | "OPTIONS" => {
+            Method::from_bytes(raw.as_bytes()).map_err(|e| e.to_string())
+        }
+        _ => Err(format!(
+            "`{raw}` is not one of GET, POST, PUT, PATCH, DELETE, HEAD, OPTIONS"
+        )),
+    }
+}
+
+fn parse_timeout(text: Option<&Text>) -> Result<Duration, String> {
+    let Some(text) = text else {
+        return Ok(DEFAULT_TIMEOUT);
+    };
+    let d = humantime::parse_duration(text.as_str().trim()).map_err(|e| {
+        format!(
+            "`{}` is not a duration such as 500ms, 10s or 1m ({e})",
+            text.as_str()
+        )
+    })?;
+    if d.is_zero() || d > MAX_TIMEOUT {
+        return Err(format!(
+            "must be more than 0 and at most {}",
+            humantime::format_duration(MAX_TIMEOUT)
+        ));
+    }
+    Ok(d)
+}
+
+/// The URL template taken apart.
+struct UrlParts {
+    origin: String,
+    origin_url: Url,
+    path: Vec<TextTemplate>,
+    query: Vec<(String, TextTemplate)>,
+}
+
+impl UrlParts {
+    fn compile(url: &str, declared: &dyn Fn(&str) -> bool) -> Result<Self, String> {
+        let (scheme, rest) = url
+            .split_once("://")
+            .ok_or("must start with http:// or https://")?;
+        let authority_end = rest.find(['/', '?', '#']).unwrap_or(rest.len());
+        let (authority, tail) = rest.split_at(authority_end);
+        if scheme.contains("{{") || authority.contains("{{") {
+            return Err(
+                "scheme, host and port cannot hold templates: input must never choose the host"
+                    .to_owned(),
+            );
+        }
+        if authority.contains('@') {
+            return Err(
+                "credentials in the URL are not allowed; send them in upstream.headers".to_owned(),
+            );
+        }
+        let origin = format!("{scheme}://{authority}");
+        let origin_url = Url::parse(&origin)
+            .map_err(|e| format!("`{origin}` is not a valid URL origin: {e}"))?;
+        if !matches!(origin_url.scheme(), "http" | "https") || origin_url.host().is_none() {
+            return Err("must start with http:// or https:// and name a host".to_owned());
+        }
+        if split_outside_templates(tail, '#').len() > 1 {
+            return Err("a fragment (`#…`) is never sent upstream; remove it".to_owned());
+        }
+        let (path, query) = match split_outside_templates(tail, '?').as_slice() {
+            [path] => (*path, ""),
+            [path, query] => (*path, *query),
+            _ => return Err("holds more than one `?`".to_owned()),
+        };
+        let compile = |part: &str| TextTemplate::compile(part, declared);
+        let path = match path {
+            "" | "/" => Vec::new(),
+            p => split_outside_templates(p.strip_prefix('/').unwrap_or(p), '/')
+                .into_iter()
+                .map(compile)
+                .collect::<Result<_, _>>()?,
+        };
+        let query = split_outside_templates(query, '&')
+            .into_iter()
+            .filter(|pair| !pair.is_empty())
+            .map(|pair| {
+                let (key, value) = pair.split_once('=').unwrap_or((pair, ""));
+                if key.contains("{{") {
+                    return Err("query parameter names cannot hold templates".to_owned());
+                }
+                Ok((key.to_owned(), compile(value)?))
+            })
+            .collect::<Result<_, String>>()?;
+        Ok(UrlParts {
+            origin,
+            origin_url,
+            path,
+            query,
+        })
+    }
+}
+
+/// Splits at `sep` where it stands outside `{{ … }}`, so `{{#if …}}` and `{{/if}}` stay whole.
+fn split_outside_templates(s: &str, sep: char) -> Vec<&str> {
+    let mut parts = Vec::new();
+    let (mut depth, mut start) = (0usize, 0usize);
+    let bytes = s.as_bytes();
+    let mut i = 0;
+    while i < bytes.len() {
+        if s[i..].starts_with("{{") {
+            depth += 1;
+            i += 2;
+        } else if s[i..].starts_with("}}") && depth > 0 {
+            depth -= 1;
+            i += 2;
+        } else {
+            let c = s[i..].chars().next().unwrap_or(' ');
+            if c == sep && depth == 0 {
+                parts.push(&s[start..i]);
+                start = i + c.len_utf8();
+            }
+            i += c.len_utf8();
+        }
+    }
+    parts.push(&s[start..]);
+    parts
+}
+
+fn compile_query(
+    query: &FieldMap<Text>,
+    declared: &dyn Fn(&str) -> bool,
+) -> Result<Vec<(String, TextTemplate)>, Vec<String>> {
+    let mut errs = Vec::new();
+    let mut out = Vec::new();
+    for (key, value) in &query.0 {
+        match TextTemplate::compile(value.as_str(), declared) {
+            Ok(t) => out.push((crate::template::percent_encode(key), t)),
+            Err(e) => errs.push(format!("upstream.query.{key}: {e}")),
+        }
+    }
+    if errs.is_empty() { Ok(out) } else { Err(errs) }
+}
+
+fn compile_headers(
+    headers: &FieldMap<Text>,
+    declared: &dyn Fn(&str) -> bool,
+) -> Result<Vec<(HeaderName, TextTemplate)>, Vec<String>> {
+    let mut errs = Vec::new();
+    let mut out = Vec::new();
+    for (key, value) in &headers.0 {
+        let name = match HeaderName::from_bytes(key.as_bytes()) {
+            Ok(name) => name,
+            Err(_) => {
+                errs.push(format!(
+                    "upstream.headers: `{key}` is not a valid header name"
+                ));
+                continue;
+            }
+        };
+        let template = match TextTemplate::compile(value.as_str(), declared) {
+            Ok(t) => t,
+            Err(e) => {
+                errs.push(format!("upstream.headers.{key}: {e}"));
+                continue;
+            }
+        };
+        if let TextTemplate::Literal(text) = &template
+            && HeaderValue::from_str(text).is_err()
+        {
+            errs.push(format!(
+                "upstream.headers.{key}: the value holds characters not allowed in a header"
+            ));
+            continue;
+        }
+        out.push((name, template));
+    }
+    if errs.is_empty() { Ok(out) } else { Err(errs) }
+}
+
+/// The JSON body, compiled: constants are serialized once at load.
+#[derive(Debug, Clone)]
+enum BodyTemplate {
+    /// Serialized JSON of a subtree with no template in it.
+    Literal(Vec<u8>),
+    /// Exactly `{{input.NAME}}`: the input's value with its JSON type; left out if not supplied.
+    Input(String),
+    /// A string with templates in it, rendered as text and JSON-encoded.
+    Text(TextTemplate),
+    Array(Vec<BodyTemplate>),
+    Object(Vec<(Vec<u8>, BodyTemplate)>),
+}
+
+impl BodyTemplate {
+    fn compile(value: &Value, declared: &dyn Fn(&str) -> bool) -> Result<Self, String> {
+        let compiled = match value {
+            Value::String(s) => match TextTemplate::compile(s, declared)? {
+                TextTemplate::Input(name) => BodyTemplate::Input(name),
+                TextTemplate::Literal(_) => {
+                    BodyTemplate::Literal(serde_json::to_vec(value).map_err(|e| e.to_string())?)
+                }
+                t => BodyTemplate::Text(t),
+            },
+            Value::Array(items) => BodyTemplate::Array(
+                items
+                    .iter()
+                    .map(|v| Self::compile(v, declared))
+                    .collect::<Result<_, _>>()?,
+            ),
+            Value::Object(map) => BodyTemplate::Object(
+                map.iter()
+                    .map(|(k, v)| {
+                        if k.contains("{{") {
+                            return Err(format!("key `{k}`: keys cannot hold templates"));
+                        }
+                        let key = serde_json::to_vec(k).map_err(|e| e.to_string())?;
+                        Ok((
+                            key,
+                            Self::compile(v, declared).map_err(|e| format!("{k}: {e}"))?,
+                        ))
+                    })
+                    .collect::<Result<_, String>>()?,
+            ),
+            other => BodyTemplate::Literal(serde_json::to_vec(other).map_err(|e| e.to_string())?),
+        };
+        Ok(compiled)
+    }
+
+    /// Is there nothing to send for this node (an input that was not supplied)?
+    fn absent(&self, input: &ValidInput) -> bool {
+        matches!(self, BodyTemplate::Input(name) if input.get(name).is_none())
+    }
+
+    fn write(&self, input: &ValidInput, out: &mut Vec<u8>) -> Result<(), FieldProblem> {
+        match self {
+            BodyTemplate::Literal(bytes) => out.extend_from_slice(bytes),
+            BodyTemplate::Input(name) => match input.get(name) {
+                Some(v) => serde_json::to_writer(&mut *out, v)
+                    .map_err(|e| FieldProblem::new(name, e.to_string()))?,
+                None => out.extend_from_slice(b"null"),
+            },
+            BodyTemplate::Text(t) => {
+                let text = t
+                    .render(input.context(), Placement::BodyText)
+                    .map_err(|e| {
+                        FieldProblem::new(t.inputs().first().map_or("", String::as_str), e)
+                    })?;
+                serde_json::to_writer(&mut *out, &text)
+                    .map_err(|e| FieldProblem::new("", e.to_string()))?;
+            }
+            BodyTemplate::Array(items) => {
+                out.push(b'[');
+                let mut first = true;
+                for item in items.iter().filter(|i| !i.absent(input)) {
+                    if !std::mem::take(&mut first) {
+                        out.push(b',');
+                    }
+                    item.write(input, out)?;
+                }
+                out.push(b']');
+            }
+            BodyTemplate::Object(entries) => {
+                out.push(b'{');
+                let mut first = true;
+                for (key, item) in entries.iter().filter(|(_, i)| !i.absent(input)) {
+                    if !std::mem::take(&mut first) {
+                        out.push(b',');
+                    }
+                    out.extend_from_slice(key);
+                    out.push(b':');
+                    item.write(input, out)?;
+                }
+                out.push(b'}');
+            }
+        }
+        Ok(())
+    }
+}
+
+/// Header names whose values are credentials whatever they hold.
+pub fn is_sensitive_header(name: &str) -> bool {
+    let lower = name.to_ascii_lowercase();
+    matches!(
+        lower.as_str(),
+        "authorization" | "proxy-authorization" | "cookie"
+    ) || [
+        "key",
+        "token",
+        "secret",
+        "auth",
+        "password",
+        "signature",
+        "session",
+    ]
+    .iter()
+    .any(|w| lower.contains(w))
+}
+
+impl UpstreamRequest {
+    /// A readable account of the request with every credential masked, for `try` and debug logs.
+    pub fn describe(&self, secrets: &Secrets) -> String {
+        let mut text = format!("{} {}\n", self.method, self.url);
+        for (name, value) in &self.headers {
+            let shown = if is_sensitive_header(name.as_str()) {
+                "***".to_owned()
+            } else {
+                String::from_utf8_lossy(value.as_bytes()).into_owned()
+            };
+            text.push_str(&format!("{name}: {shown}\n"));
+        }
+        if let Some(body) = &self.body {
+            text.push('\n');
+            text.push_str(&String::from_utf8_lossy(body));
+            text.push('\n');
+        }
+        secrets.mask(&text)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use serde_json::json;
+
+    fn declared(name: &str) -> bool {
+        ["id", "q", "name", "n", "flag"].contains(&name)
+    }
+
+    fn template(yaml: &str) -> UpstreamTemplate {
+        let spec: UpstreamSpec = serde_yaml::from_str(yaml).unwrap();
+        UpstreamTemplate::compile(&spec, &declared).unwrap()
+    }
+
+    fn input(v: Value) -> ValidInput {
+        ValidInput::new(v.as_object().unwrap().clone())
+    }
+
+    #[test]
+    fn host_cannot_be_templated() {
+        for url in [
+            "http://{{input.id}}/x",
+            "http://h:{{input.id}}/x",
+            "{{input.id}}://h/x",
+        ] {
+            let spec: UpstreamSpec = serde_yaml::from_str(&format!("url: '{url}'")).unwrap();
+            let errs = UpstreamTemplate::compile(&spec, &declared).unwrap_err();
+            assert!(
+                errs[0].contains("never choose the host") || errs[0].contains("http://"),
+                "{url}: {errs:?}"
+            );
+        }
+    }
+
+    #[test]
+    fn path_values_stay_in_their_segment() {
+        let t = template("url: 'http://h:9/posts/{{input.id}}/c'");
+        let req = t.render(&input(json!({"id": "a/b?c#d"})), "r").unwrap();
+        assert_eq!(req.url.as_str(), "http://h:9/posts/a%2Fb%3Fc%23d/c");
+    }
+
+    #[test]
+    fn dot_segments_and_empty_segments_are_refused() {
+        let t = template("url: 'http://h/posts/{{input.id}}'");
+        for bad in [json!({"id": ".."}), json!({"id": "."}), json!({})] {
+            let problems = t.render(&input(bad.clone()), "r").unwrap_err();
+            assert_eq!(problems[0].field, "id", "{bad}");
+        }
+    }
+
+    #[test]
+    fn query_values_are_encoded_and_empty_ones_left_out() {
+        let t =
+            template("url: 'http://h/s?fixed=1&a={{input.q}}'\nquery: {b: '{{input.name}}', c: x}");
+        let req = t.render(&input(json!({"q": "x&y=z"})), "r").unwrap();
+        assert_eq!(req.url.as_str(), "http://h/s?fixed=1&a=x%26y%3Dz&c=x");
+    }
+
+    #[test]
+    fn header_line_breaks_are_refused_and_empty_headers_left_out() {
+        let t = template("url: http://h/\nheaders: {X-Q: '{{input.q}}', X-N: '{{input.name}}'}");
+        let problems = t
+            .render(&input(json!({"q": "a\r\nX-Evil: 1"})), "r")
+            .unwrap_err();
+        assert_eq!(problems[0].field, "q");
+        let req = t.render(&input(json!({"q": "ok"})), "r").unwrap();
+        assert_eq!(req.headers["x-q"], "ok");
+        assert!(!req.headers.contains_key("x-n"));
+    }
+
+    #[test]
+    fn body_keeps_types_and_leaves_out_unsupplied_inputs() {
+        let t = template(
+            "url: http://h/\nmethod: POST\nbody:\n  id: '{{input.id}}'\n  text: 'hi {{input.q}}'\n  n: '{{input.n}}'\n  fixed: [1, true]\n",
+        );
+        let req = t
+            .render(&input(json!({"id": 5, "q": "\"quote\"\n"})), "r")
+            .unwrap();
+        let body: Value = serde_json::from_slice(req.body.as_ref().unwrap()).unwrap();
+        assert_eq!(
+            body,
+            json!({"id": 5, "text": "hi \"quote\"\n", "fixed": [1, true]})
+        );
+        assert_eq!(req.headers["content-type"], "application/json");
+    }
+
+    #[test]
+    fn timeouts_parse_and_are_bounded() {
+        assert_eq!(
+            template("url: http://h/\ntimeout: 500ms").timeout,
+            Duration::from_millis(500)
+        );
+        assert_eq!(
+            template("url: http://h/\ntimeout: 1m").timeout,
+            Duration::from_secs(60)
+        );
+        let spec: UpstreamSpec = serde_yaml::from_str("url: http://h/\ntimeout: soon").unwrap();
+        assert!(UpstreamTemplate::compile(&spec, &declared).is_err());
+    }
+}

@@ -1,0 +1,111 @@
+//! The snapshot: everything one request needs, immutable, swapped whole by a reload.
+//!
+//! A request takes the current snapshot once and keeps it to the end, so a reload never
+//! changes a request half-way. Route lookup is one hash lookup by path, then a scan of the
+//! (one or two) methods on that path: it does not grow with the number of bridges.
+
+use std::collections::HashMap;
+use std::sync::Arc;
+use std::time::SystemTime;
+
+use http::Method;
+
+use crate::compile::{Bridge, Problem};
+
+/// One bridge being served, and the file it came from.
+#[derive(Debug, Clone)]
+pub struct Served {
+    pub bridge: Arc<Bridge>,
+    pub file: String,
+    /// SHA-256 of the file's bytes, as `sha256sum` prints it.
+    pub hash: String,
+    pub loaded_at: SystemTime,
+}
+
+/// The state of one file in the bridge directory.
+#[derive(Debug, Clone)]
+pub struct FileStatus {
+    pub file: String,
+    pub hash: String,
+    /// Empty when the file loaded and is served.
+    pub problems: Vec<Problem>,
+    /// The name of the bridge served from this file (its last good version if it now fails).
+    pub serving: Option<String>,
+    /// The file's own compile result, reused while its bytes do not change.
+    pub(crate) compiled: Result<Arc<Bridge>, Vec<Problem>>,
+}
+
+#[derive(Debug, Default)]
+struct PathRoutes {
+    bridges: Vec<Arc<Bridge>>,
+    allow: String,
+}
+
+/// What a request path and method lead to.
+pub enum Lookup<'a> {
+    Found(&'a Arc<Bridge>),
+    WrongMethod { allow: &'a str },
+    NotFound,
+}
+
+#[derive(Debug, Default)]
+pub struct Snapshot {
+    routes: HashMap<String, PathRoutes>,
+    /// Sorted by file name.
+    pub served: Vec<Served>,
+    /// Sorted by file name.
+    pub files: Vec<FileStatus>,
+    /// Has the bridge directory been loaded at least once?
+    pub ready: bool,
+}
+
+impl Snapshot {
+    /// The snapshot before the first load: serves nothing, not ready.
+    pub fn empty() -> Self {
+        Snapshot::default()
+    }
+
+    pub(crate) fn new(served: Vec<Served>, files: Vec<FileStatus>) -> Self {
+        let mut routes: HashMap<String, PathRoutes> = HashMap::new();
+        for s in &served {
+            routes
+                .entry(s.bridge.path.clone())
+                .or_default()
+                .bridges
+                .push(s.bridge.clone());
+        }
+        for entry in routes.values_mut() {
+            let methods: Vec<&str> = entry.bridges.iter().map(|b| b.method.as_str()).collect();
+            entry.allow = methods.join(", ");
+        }
+        Snapshot {
+            routes,
+            served,
+            files,
+            ready: true,
+        }
+    }
+
+    pub fn lookup(&self, method: &Method, path: &str) -> Lookup<'_> {
+        match self.routes.get(path) {
+            None => Lookup::NotFound,
+            Some(entry) => match entry.bridges.iter().find(|b| b.method == method) {
+                Some(bridge) => Lookup::Found(bridge),
+                None => Lookup::WrongMethod {
+                    allow: &entry.allow,
+                },
+            },
+        }
+    }
+
+    pub fn bridge(&self, name: &str) -> Option<&Arc<Bridge>> {
+        self.served
+            .iter()
+            .map(|s| &s.bridge)
+            .find(|b| b.name == name)
+    }
+
+    pub fn problems(&self) -> impl Iterator<Item = &Problem> {
+        self.files.iter().flat_map(|f| &f.problems)
+    }
+}

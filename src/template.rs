@@ -1,0 +1,400 @@
+//! `{{input.NAME}}` templates: compiled once at load, rendered per request with the escaping
+//! that their placement demands.
+//!
+//! Escaping is a property of *where* a template stands, never of what the author wrote: each
+//! [`Placement`] has its own Handlebars registry with its own escape function, and raw
+//! `{{{ }}}` / `{{& }}` expressions, which would bypass it, are refused at load. A template
+//! that is plain text or exactly one `{{input.NAME}}` (nearly all of them) skips Handlebars
+//! at render time but is escaped by the same function.
+
+use std::sync::LazyLock;
+
+use handlebars::template::{HelperTemplate, Parameter, Template, TemplateElement};
+use handlebars::{Context, Handlebars, RenderContext, Renderable};
+use percent_encoding::{AsciiSet, NON_ALPHANUMERIC, utf8_percent_encode};
+use serde_json::Value;
+
+/// Everything but RFC 3986 unreserved characters is percent-encoded, so a value can never
+/// leave its path segment or query value (`/`, `?`, `#`, `&`, `=`, `\`, `%` all encoded).
+const COMPONENT: &AsciiSet = &NON_ALPHANUMERIC
+    .remove(b'-')
+    .remove(b'.')
+    .remove(b'_')
+    .remove(b'~');
+
+/// Where a rendered value lands, which decides how it is escaped.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Placement {
+    /// One URL path segment: percent-encoded.
+    PathSegment,
+    /// A query parameter value: percent-encoded.
+    QueryValue,
+    /// A header value: verbatim here; CR/LF are refused by the caller.
+    HeaderValue,
+    /// A string inside the JSON body: verbatim here; the JSON serializer encodes it.
+    BodyText,
+}
+
+impl Placement {
+    fn escape(self, raw: &str) -> String {
+        match self {
+            Placement::PathSegment | Placement::QueryValue => percent_encode(raw),
+            Placement::HeaderValue | Placement::BodyText => raw.to_owned(),
+        }
+    }
+
+    fn registry(self) -> &'static Handlebars<'static> {
+        match self {
+            Placement::PathSegment | Placement::QueryValue => &ENCODING,
+            Placement::HeaderValue | Placement::BodyText => &VERBATIM,
+        }
+    }
+}
+
+pub fn percent_encode(raw: &str) -> String {
+    utf8_percent_encode(raw, COMPONENT).to_string()
+}
+
+static ENCODING: LazyLock<Handlebars<'static>> = LazyLock::new(|| registry(percent_encode));
+static VERBATIM: LazyLock<Handlebars<'static>> = LazyLock::new(|| registry(handlebars::no_escape));
+
+fn registry(escape: fn(&str) -> String) -> Handlebars<'static> {
+    let mut hb = Handlebars::new();
+    hb.register_escape_fn(escape);
+    hb
+}
+
+/// A compiled template.
+#[derive(Debug, Clone)]
+pub enum TextTemplate {
+    /// No expression at all.
+    Literal(String),
+    /// Exactly `{{input.NAME}}`.
+    Input(String),
+    /// Anything else Handlebars can do within the allowed helpers, with the inputs it reads.
+    Handlebars(Box<Template>, Vec<String>),
+}
+
+/// Block helpers and expression helpers a bridge template may use. The rest (`each`, `with`,
+/// `lookup`, `log`, partials, decorators) either reach outside `input` or make no sense for a
+/// flat object.
+const BLOCK_HELPERS: [&str; 2] = ["if", "unless"];
+const VALUE_HELPERS: [&str; 10] = [
+    "eq", "ne", "gt", "gte", "lt", "lte", "and", "or", "not", "len",
+];
+
+impl TextTemplate {
+    /// Compiles `source`, accepting only references to inputs for which `declared` is true.
+    pub fn compile(source: &str, declared: &dyn Fn(&str) -> bool) -> Result<Self, String> {
+        if !source.contains("{{") {
+            return Ok(TextTemplate::Literal(source.to_owned()));
+        }
+        let template = Template::compile(source).map_err(|e| {
+            let at = e
+                .pos()
+                .map(|(l, c)| format!(" at {l}:{c}"))
+                .unwrap_or_default();
+            format!("template does not parse{at}: {}", e.reason())
+        })?;
+        let mut refs = Refs {
+            declared,
+            names: Vec::new(),
+        };
+        refs.elements(&template.elements)?;
+        Ok(match single_input(&template) {
+            Some(name) => TextTemplate::Input(name),
+            None if template.elements.iter().all(is_raw) => {
+                TextTemplate::Literal(literal_text(&template))
+            }
+            None => TextTemplate::Handlebars(Box::new(template), refs.names),
+        })
+    }
+
+    /// The inputs this template reads, for naming them in a 422.
+    pub fn inputs(&self) -> &[String] {
+        match self {
+            TextTemplate::Literal(_) => &[],
+            TextTemplate::Input(name) => std::slice::from_ref(name),
+            TextTemplate::Handlebars(_, names) => names,
+        }
+    }
+
+    /// The input this template is exactly, if it is `{{input.NAME}}` and nothing else.
+    pub fn as_input(&self) -> Option<&str> {
+        match self {
+            TextTemplate::Input(name) => Some(name),
+            _ => None,
+        }
+    }
+
+    /// Renders with `ctx`, whose data is `{"input": {...}}`.
+    pub fn render(&self, ctx: &Context, placement: Placement) -> Result<String, String> {
+        match self {
+            TextTemplate::Literal(text) => Ok(text.clone()),
+            TextTemplate::Input(name) => Ok(match ctx.data()["input"].get(name) {
+                Some(value) => placement.escape(&value_text(value)),
+                None => String::new(),
+            }),
+            TextTemplate::Handlebars(t, _) => t
+                .renders(placement.registry(), ctx, &mut RenderContext::new(None))
+                .map_err(|e| format!("template failed to render: {}", e.reason())),
+        }
+    }
+}
+
+/// How a JSON value reads as text, the way Handlebars prints it.
+pub fn value_text(value: &Value) -> String {
+    match value {
+        Value::String(s) => s.clone(),
+        Value::Null => String::new(),
+        other => other.to_string(),
+    }
+}
+
+fn is_raw(element: &TemplateElement) -> bool {
+    matches!(
+        element,
+        TemplateElement::RawString(_) | TemplateElement::Comment(_)
+    )
+}
+
+fn literal_text(template: &Template) -> String {
+    template
+        .elements
+        .iter()
+        .filter_map(|e| match e {
+            TemplateElement::RawString(s) => Some(s.as_str()),
+            _ => None,
+        })
+        .collect()
+}
+
+fn single_input(template: &Template) -> Option<String> {
+    let [TemplateElement::Expression(h)] = template.elements.as_slice() else {
+        return None;
+    };
+    if !h.params.is_empty() || !h.hash.is_empty() {
+        return None;
+    }
+    input_name(&h.name).map(str::to_owned)
+}
+
+fn input_name(param: &Parameter) -> Option<&str> {
+    let raw = match param {
+        Parameter::Path(handlebars::Path::Relative((_, raw))) => raw.as_str(),
+        Parameter::Name(raw) => raw.as_str(),
+        _ => return None,
+    };
+    raw.strip_prefix("input.")
+}
+
+/// Walks a template's AST, refusing what bridge templates may not do and collecting the
+/// inputs it reads.
+struct Refs<'a> {
+    declared: &'a dyn Fn(&str) -> bool,
+    names: Vec<String>,
+}
+
+impl Refs<'_> {
+    fn elements(&mut self, elements: &[TemplateElement]) -> Result<(), String> {
+        elements.iter().try_for_each(|element| match element {
+            TemplateElement::RawString(_) | TemplateElement::Comment(_) => Ok(()),
+            TemplateElement::HtmlExpression(_) => {
+                Err("`{{{ }}}` and `{{& }}` would skip escaping and are not allowed".to_owned())
+            }
+            TemplateElement::Expression(h) => self.helper(h, false),
+            TemplateElement::HelperBlock(h) => {
+                self.helper(h, true)?;
+                for inner in [&h.template, &h.inverse].into_iter().flatten() {
+                    self.elements(&inner.elements)?;
+                }
+                Ok(())
+            }
+            _ => Err("partials and decorators are not supported in bridge templates".to_owned()),
+        })
+    }
+
+    fn helper(&mut self, h: &HelperTemplate, block: bool) -> Result<(), String> {
+        let helper = match &h.name {
+            Parameter::Name(n)
+                if BLOCK_HELPERS.contains(&n.as_str()) || VALUE_HELPERS.contains(&n.as_str()) =>
+            {
+                Some(n.as_str())
+            }
+            _ => None,
+        };
+        match helper {
+            Some(name) if block != BLOCK_HELPERS.contains(&name) => {
+                let how = if block {
+                    "as a block"
+                } else {
+                    "without a block"
+                };
+                Err(format!("helper `{name}` cannot be used {how}"))
+            }
+            Some(_) => h
+                .params
+                .iter()
+                .chain(h.hash.values())
+                .try_for_each(|p| self.param(p)),
+            None if block => Err(format!(
+                "block helper `{}` is not allowed (only {})",
+                param_text(&h.name),
+                BLOCK_HELPERS.join(", ")
+            )),
+            None if !h.params.is_empty() || !h.hash.is_empty() => Err(format!(
+                "helper `{}` is not allowed (only {})",
+                param_text(&h.name),
+                VALUE_HELPERS.join(", ")
+            )),
+            None => self.param(&h.name),
+        }
+    }
+
+    fn param(&mut self, p: &Parameter) -> Result<(), String> {
+        match p {
+            Parameter::Literal(_) => Ok(()),
+            Parameter::Subexpression(sub) => match sub.element.as_ref() {
+                TemplateElement::Expression(h) => self.helper(h, false),
+                _ => Err("unsupported subexpression".to_owned()),
+            },
+            other => match input_name(other) {
+                Some(name) if (self.declared)(name) => {
+                    if !self.names.iter().any(|n| n == name) {
+                        self.names.push(name.to_owned());
+                    }
+                    Ok(())
+                }
+                Some(name) => Err(format!(
+                    "`{{{{input.{name}}}}}` refers to an input that is not declared under `input:`"
+                )),
+                None => Err(format!(
+                    "unknown variable `{}`: inputs are written `{{{{input.NAME}}}}`",
+                    param_text(other)
+                )),
+            },
+        }
+    }
+}
+
+fn param_text(p: &Parameter) -> String {
+    match p {
+        Parameter::Name(n) => n.clone(),
+        Parameter::Path(handlebars::Path::Relative((_, raw))) => raw.clone(),
+        Parameter::Path(handlebars::Path::Local((_, name, _))) => format!("@{name}"),
+        Parameter::Literal(v) => v.to_string(),
+        _ => "(…)".to_owned(),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use serde_json::json;
+
+    fn declared(name: &str) -> bool {
+        ["id", "name", "flag"].contains(&name)
+    }
+
+    fn compile(src: &str) -> Result<TextTemplate, String> {
+        TextTemplate::compile(src, &declared)
+    }
+
+    fn ctx(input: Value) -> Context {
+        Context::from(json!({ "input": input }))
+    }
+
+    #[test]
+    fn plain_and_single_input_templates_take_the_fast_path() {
+        assert!(matches!(compile("abc").unwrap(), TextTemplate::Literal(s) if s == "abc"));
+        assert_eq!(compile("{{input.id}}").unwrap().as_input(), Some("id"));
+        assert!(matches!(
+            compile("x-{{input.id}}").unwrap(),
+            TextTemplate::Handlebars(..)
+        ));
+    }
+
+    #[test]
+    fn escaping_follows_placement_on_both_paths() {
+        let c = ctx(json!({"name": "a b/../c?d#e%", "id": 7}));
+        let fast = compile("{{input.name}}").unwrap();
+        let slow = compile("n={{input.name}}").unwrap();
+        assert_eq!(
+            fast.render(&c, Placement::PathSegment).unwrap(),
+            "a%20b%2F..%2Fc%3Fd%23e%25"
+        );
+        assert_eq!(
+            slow.render(&c, Placement::QueryValue).unwrap(),
+            "n=a%20b%2F..%2Fc%3Fd%23e%25"
+        );
+        assert_eq!(
+            slow.render(&c, Placement::HeaderValue).unwrap(),
+            "n=a b/../c?d#e%"
+        );
+        assert_eq!(
+            compile("{{input.id}}")
+                .unwrap()
+                .render(&c, Placement::BodyText)
+                .unwrap(),
+            "7"
+        );
+    }
+
+    #[test]
+    fn unsupplied_inputs_render_empty() {
+        let c = ctx(json!({}));
+        assert_eq!(
+            compile("{{input.id}}")
+                .unwrap()
+                .render(&c, Placement::HeaderValue)
+                .unwrap(),
+            ""
+        );
+        assert_eq!(
+            compile("{{#if input.flag}}yes{{else}}no{{/if}}")
+                .unwrap()
+                .render(&c, Placement::BodyText)
+                .unwrap(),
+            "no"
+        );
+    }
+
+    #[test]
+    fn raw_expressions_unknown_variables_and_other_helpers_are_refused() {
+        for (src, expect) in [
+            ("{{{input.id}}}", "skip escaping"),
+            ("{{& input.id}}", "skip escaping"),
+            ("{{input.nope}}", "not declared"),
+            ("{{id}}", "unknown variable"),
+            ("{{#each input.id}}x{{/each}}", "not allowed"),
+            ("{{lookup input 'id'}}", "not allowed"),
+            ("{{> partial}}", "partials"),
+            ("{{#if (eq input.nope 1)}}x{{/if}}", "not declared"),
+            ("{{input.id", "does not parse"),
+        ] {
+            let err = compile(src).unwrap_err();
+            assert!(err.contains(expect), "{src}: {err}");
+        }
+    }
+
+    #[test]
+    fn templates_know_which_inputs_they_read() {
+        let t = compile("{{input.name}}-{{#if input.flag}}{{input.name}}{{/if}}").unwrap();
+        assert_eq!(t.inputs(), ["name", "flag"]);
+    }
+
+    #[test]
+    fn allowed_helpers_work() {
+        let t = compile("{{#if (eq input.name \"x\")}}X{{else}}{{input.name}}{{/if}}").unwrap();
+        assert_eq!(
+            t.render(&ctx(json!({"name": "x"})), Placement::BodyText)
+                .unwrap(),
+            "X"
+        );
+        assert_eq!(
+            t.render(&ctx(json!({"name": "y"})), Placement::BodyText)
+                .unwrap(),
+            "y"
+        );
+    }
+}
