@@ -35,8 +35,12 @@ impl CompiledPath {
                 "JSONPath `{source}` must start with `$` (for example `$.title`)"
             ));
         }
-        let query = parse_json_path(source)
-            .map_err(|e| format!("JSONPath `{source}` does not parse: {e}"))?;
+        let query = parse_json_path(source).map_err(|e| {
+            format!(
+                "JSONPath `{source}` does not parse: {}",
+                one_line(&e.to_string())
+            )
+        })?;
         let kind = match singular_steps(&query) {
             Some(steps) => Kind::Singular(steps),
             None => Kind::Query(Box::new(query)),
@@ -73,6 +77,22 @@ impl CompiledPath {
             Kind::Singular(steps) => walk(steps, doc),
             Kind::Query(_) => self.select(doc).into_iter().next(),
         }
+    }
+}
+
+/// The parser draws a multi-line caret diagram; keep its position and its last word.
+fn one_line(message: &str) -> String {
+    let column = message
+        .split_once("--> ")
+        .and_then(|(_, rest)| rest.split_whitespace().next())
+        .and_then(|pos| pos.split(':').nth(1));
+    let reason = message
+        .lines()
+        .rev()
+        .find_map(|l| l.trim().strip_prefix("= "));
+    match (column, reason) {
+        (Some(column), Some(reason)) => format!("at column {column}: {reason}"),
+        _ => message.split_whitespace().collect::<Vec<_>>().join(" "),
     }
 }
 
@@ -187,10 +207,9 @@ mod tests {
                 .unwrap_err()
                 .contains("must start with `$`")
         );
-        assert!(
-            CompiledPath::compile("$.items[")
-                .unwrap_err()
-                .contains("does not parse")
+        assert_eq!(
+            CompiledPath::compile("$.items[").unwrap_err(),
+            "JSONPath `$.items[` does not parse: at column 9: expected selector"
         );
     }
 }

@@ -1,0 +1,162 @@
+//! Test harness: a real gateway on 127.0.0.1 serving bridge files from a temp directory.
+#![allow(dead_code)] // Each test binary uses its own part of the harness.
+
+use std::collections::HashMap;
+use std::net::SocketAddr;
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+
+use bridgeway::env::EnvSource;
+use bridgeway::{Gateway, Loader, Settings};
+use serde_json::Value;
+use tempfile::TempDir;
+use tokio::net::TcpListener;
+use tokio::sync::oneshot;
+
+/// The repository's own fetch-post bridge, as shipped.
+pub fn fetch_post_yaml() -> String {
+    std::fs::read_to_string(Path::new(env!("CARGO_MANIFEST_DIR")).join("bridges/fetch-post.yaml"))
+        .unwrap()
+}
+
+/// A temp directory holding the given bridge files.
+pub fn bridge_dir(files: &[(&str, &str)]) -> TempDir {
+    let dir = tempfile::tempdir().unwrap();
+    for (name, text) in files {
+        std::fs::write(dir.path().join(name), text).unwrap();
+    }
+    dir
+}
+
+pub fn env_map(pairs: &[(&str, &str)]) -> Arc<dyn EnvSource> {
+    Arc::new(
+        pairs
+            .iter()
+            .map(|(k, v)| (k.to_string(), v.to_string()))
+            .collect::<HashMap<_, _>>(),
+    )
+}
+
+/// A gateway serving one directory, stopped when dropped.
+pub struct TestGateway {
+    pub addr: SocketAddr,
+    pub gateway: Arc<Gateway>,
+    pub dir: PathBuf,
+    pub client: reqwest::Client,
+    stop: Option<oneshot::Sender<()>>,
+}
+
+impl TestGateway {
+    pub async fn start(dir: &Path, env: &[(&str, &str)]) -> Self {
+        Self::start_with(dir, env, Settings::default()).await
+    }
+
+    pub async fn start_with(dir: &Path, env: &[(&str, &str)], settings: Settings) -> Self {
+        let gateway = Gateway::new(Loader::new(dir, env_map(env)), settings);
+        gateway.reload().unwrap();
+        let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let addr = listener.local_addr().unwrap();
+        let (stop, stopped) = oneshot::channel::<()>();
+        tokio::spawn(bridgeway::serve(gateway.clone(), listener, async {
+            let _ = stopped.await;
+        }));
+        bridgeway::fetch::install_crypto_provider();
+        TestGateway {
+            addr,
+            gateway,
+            dir: dir.to_owned(),
+            client: reqwest::Client::builder().no_proxy().build().unwrap(),
+            stop: Some(stop),
+        }
+    }
+
+    pub fn url(&self, path: &str) -> String {
+        format!("http://{}{}", self.addr, path)
+    }
+
+    pub async fn post_json(&self, path: &str, body: &Value) -> Reply {
+        self.send(self.client.post(self.url(path)).json(body)).await
+    }
+
+    pub async fn get(&self, path: &str) -> Reply {
+        self.send(self.client.get(self.url(path))).await
+    }
+
+    pub async fn send(&self, request: reqwest::RequestBuilder) -> Reply {
+        Reply::from(request.send().await.expect("the gateway answers")).await
+    }
+}
+
+impl Drop for TestGateway {
+    fn drop(&mut self) {
+        if let Some(stop) = self.stop.take() {
+            let _ = stop.send(());
+        }
+    }
+}
+
+/// A response read whole.
+#[derive(Debug)]
+pub struct Reply {
+    pub status: u16,
+    pub headers: reqwest::header::HeaderMap,
+    pub text: String,
+    pub json: Value,
+}
+
+impl Reply {
+    pub async fn from(response: reqwest::Response) -> Self {
+        let status = response.status().as_u16();
+        let headers = response.headers().clone();
+        let text = response.text().await.unwrap();
+        let json = serde_json::from_str(&text).unwrap_or(Value::Null);
+        Reply {
+            status,
+            headers,
+            text,
+            json,
+        }
+    }
+
+    pub fn error_code(&self) -> &str {
+        self.json["error"]["code"].as_str().unwrap_or("")
+    }
+
+    /// The `(field, message)` pairs of a 422.
+    pub fn details(&self) -> Vec<(String, String)> {
+        self.json["error"]["details"]
+            .as_array()
+            .map(|d| {
+                d.iter()
+                    .map(|p| {
+                        (
+                            p["field"].as_str().unwrap_or("").to_owned(),
+                            p["message"].as_str().unwrap_or("").to_owned(),
+                        )
+                    })
+                    .collect()
+            })
+            .unwrap_or_default()
+    }
+
+    /// Every error body has one shape and says which request it belongs to.
+    pub fn assert_error_shape(&self, code: &str) {
+        assert_eq!(self.error_code(), code, "{}", self.text);
+        assert_eq!(self.headers["content-type"], "application/json");
+        assert!(
+            self.json["error"]["message"]
+                .as_str()
+                .is_some_and(|m| !m.is_empty())
+        );
+        assert_eq!(
+            self.json["error"]["request_id"].as_str(),
+            self.headers["x-request-id"].to_str().ok()
+        );
+    }
+}
+
+/// A loopback port with nothing listening on it.
+pub async fn closed_port() -> u16 {
+    let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
+    listener.local_addr().unwrap().port()
+}
