@@ -1,1 +1,146 @@
-fn main() {}
+//! The request path without the network: each pipeline stage for fetch-post, the whole of it,
+//! and mapping a 100 KB upstream body.
+//!
+//! Run: `cargo bench --bench pipeline`
+
+use std::hint::black_box;
+use std::path::Path;
+use std::sync::Arc;
+use std::time::Duration;
+
+use bridgeway::compile::compile_text;
+use bridgeway::env::EnvSource;
+use bridgeway::fetch::UpstreamResponse;
+use bridgeway::inbound::Inbound;
+use bridgeway::{Bridge, pipeline};
+use bytes::Bytes;
+use criterion::{Criterion, Throughput, criterion_group, criterion_main};
+use http::{HeaderMap, StatusCode};
+use serde_json::json;
+
+fn env() -> Arc<dyn EnvSource> {
+    let map: std::collections::HashMap<String, String> = [(
+        "JSONPLACEHOLDER_URL".to_owned(),
+        "http://127.0.0.1:18081".to_owned(),
+    )]
+    .into();
+    Arc::new(map)
+}
+
+fn bridge(file: &str, text: &str) -> Bridge {
+    compile_text(Path::new(file), text, &env()).expect("the bench bridge compiles")
+}
+
+fn fetch_post() -> Bridge {
+    let text = std::fs::read_to_string(concat!(
+        env!("CARGO_MANIFEST_DIR"),
+        "/bridges/fetch-post.yaml"
+    ))
+    .unwrap();
+    bridge("fetch-post.yaml", &text)
+}
+
+/// A JSONPlaceholder post, pretty-printed as the real service sends it (about 300 bytes).
+fn post_body() -> Bytes {
+    let post = json!({
+        "userId": 5,
+        "id": 42,
+        "title": "commodi ullam sint et excepturi error explicabo praesentium voluptas",
+        "body": "odio fugit voluptatum ducimus earum autem est incidunt voluptatem\nodit reiciendis aliquam sunt sequi nulla dolorem\nnon facere repellendus voluptates quia\nratione harum vitae ut",
+    });
+    Bytes::from(serde_json::to_vec_pretty(&post).unwrap())
+}
+
+/// 500 comment objects, about 100 KB, the shape of JSONPlaceholder's /comments.
+fn comments_body() -> Bytes {
+    let comments: Vec<_> = (1..=500)
+        .map(|i| {
+            json!({
+                "postId": i / 5 + 1,
+                "id": i,
+                "name": format!("id labore ex et quam laborum {i}"),
+                "email": format!("Eliseo{i}@gardner.biz"),
+                "body": "laudantium enim quasi est quidem magnam voluptate ipsam eos\ntempora quo necessitatibus\ndolor quam autem quasi",
+            })
+        })
+        .collect();
+    Bytes::from(serde_json::to_vec(&comments).unwrap())
+}
+
+fn answer(body: &Bytes) -> UpstreamResponse {
+    UpstreamResponse {
+        status: StatusCode::OK,
+        headers: HeaderMap::new(),
+        body: body.clone(),
+        elapsed: Duration::from_micros(100),
+    }
+}
+
+const INPUT: &[u8] = br#"{"user_id": 42, "query_text": "hello from the flow"}"#;
+
+fn stages(c: &mut Criterion) {
+    let bridge = fetch_post();
+    let body = post_body();
+    let mut group = c.benchmark_group("fetch-post");
+    group.bench_function("validate", |b| {
+        b.iter(|| {
+            bridge
+                .input
+                .validate(Inbound::parse_json(black_box(INPUT)).unwrap())
+                .unwrap()
+        })
+    });
+    let input = bridge
+        .input
+        .validate(Inbound::parse_json(INPUT).unwrap())
+        .unwrap();
+    group.bench_function("render", |b| {
+        b.iter(|| {
+            bridge
+                .upstream
+                .render(black_box(&input), "bench-id")
+                .unwrap()
+        })
+    });
+    group.throughput(Throughput::Bytes(body.len() as u64));
+    group.bench_function("map 300 B", |b| {
+        b.iter(|| pipeline::respond(&bridge, Ok(answer(black_box(&body)))).unwrap())
+    });
+    group.bench_function("validate+render+map", |b| {
+        b.iter(|| {
+            let input = bridge
+                .input
+                .validate(Inbound::parse_json(black_box(INPUT)).unwrap())
+                .unwrap();
+            let request = bridge.upstream.render(&input, "bench-id").unwrap();
+            black_box(request);
+            pipeline::respond(&bridge, Ok(answer(&body))).unwrap()
+        })
+    });
+    group.finish();
+}
+
+fn big_body(c: &mut Criterion) {
+    let bridge = bridge(
+        "comments.yaml",
+        r#"
+route: { path: /comments }
+upstream: { url: "${JSONPLACEHOLDER_URL}/comments" }
+output:
+  first_email: { path: "$[0].email", type: string }
+  last_id:     { path: "$[-1].id", type: integer }
+  names:       { path: "$[*].name", type: array, items: string }
+  post_7:      { path: "$[?@.postId == 7].id", type: array, items: integer }
+"#,
+    );
+    let body = comments_body();
+    let mut group = c.benchmark_group("comments");
+    group.throughput(Throughput::Bytes(body.len() as u64));
+    group.bench_function("map 100 KB", |b| {
+        b.iter(|| pipeline::respond(&bridge, Ok(answer(black_box(&body)))).unwrap())
+    });
+    group.finish();
+}
+
+criterion_group!(benches, stages, big_body);
+criterion_main!(benches);
