@@ -12,8 +12,9 @@
 //! | fetch | [`fetch`] | the shared upstream client |
 //! | map | [`map`], [`jsonpath`] | the upstream answer turned into the flat reply |
 //! | | [`pipeline`] | the four steps in order, and `on_error` |
-//! | serve | [`server`], [`ops`], [`error`] | hyper, the `/-/` endpoints, error bodies |
-//! | swap | [`snapshot`], [`loader`] | the immutable route table; loading a directory into one |
+//! | serve | [`server`], [`ops`], [`error`], [`metrics`] | hyper, the `/-/` endpoints, error bodies |
+//! | swap | [`snapshot`], [`loader`], [`gateway`] | the immutable route table; loading a directory into one; the atomic swap |
+//! | reload | [`reload`] | watching the directory, `SIGHUP`, periodic rescans |
 
 pub mod auth;
 pub mod bridge_file;
@@ -21,12 +22,15 @@ pub mod compile;
 pub mod env;
 pub mod error;
 pub mod fetch;
+pub mod gateway;
 pub mod inbound;
 pub mod jsonpath;
 pub mod loader;
 pub mod map;
+pub mod metrics;
 pub mod ops;
 pub mod pipeline;
+pub mod reload;
 pub mod render;
 pub mod server;
 pub mod snapshot;
@@ -34,6 +38,8 @@ pub mod template;
 pub mod validate;
 
 pub use compile::{Bridge, Problem};
+pub use gateway::{Gateway, Settings};
 pub use loader::Loader;
-pub use server::{Gateway, Settings, serve};
+pub use reload::{ReloadOptions, Reloader};
+pub use server::serve;
 pub use snapshot::Snapshot;

@@ -156,13 +156,23 @@ pub fn bridge_files(dir: &Path) -> io::Result<Vec<String>> {
         let Some(name) = entry.file_name().to_str().map(str::to_owned) else {
             continue;
         };
-        // `fs::metadata` follows symlinks, so a link to a file counts wherever it points.
-        if is_bridge_file_name(&name) && fs::metadata(entry.path()).is_ok_and(|m| m.is_file()) {
+        if is_bridge_file_name(&name) && !is_directory(&entry) {
             names.push(name);
         }
     }
     names.sort();
     Ok(names)
+}
+
+/// A link counts wherever it points. One that cannot be followed right now (a ConfigMap swap
+/// caught half-way) is listed anyway: it then fails to read and keeps its last good version,
+/// rather than vanishing as if it had been deleted.
+fn is_directory(entry: &fs::DirEntry) -> bool {
+    match entry.file_type() {
+        Ok(t) if t.is_symlink() => fs::metadata(entry.path()).is_ok_and(|m| m.is_dir()),
+        Ok(t) => t.is_dir(),
+        Err(_) => false,
+    }
 }
 
 /// `*.yaml` / `*.yml`, not hidden, not an editor's backup, swap or lock file.

@@ -1,21 +1,23 @@
-//! The operations endpoints under `/-/`, reserved for the gateway: health, readiness and the
-//! bridge status page. Nothing here shows a URL, a header value or a secret.
+//! The operations endpoints under `/-/`, reserved for the gateway: health, readiness, metrics
+//! and the bridge status page. Nothing here shows a URL, a header value or a secret.
 
 use http::{Method, StatusCode};
 use serde::Serialize;
 use serde_json::json;
 
 use crate::error::RequestError;
+use crate::metrics::Metrics;
 use crate::snapshot::Snapshot;
 
 /// Status, body and `Allow` header for an operations path.
 pub fn answer(
     snapshot: &Snapshot,
+    metrics: &Metrics,
     method: &Method,
     path: &str,
     request_id: &str,
 ) -> (StatusCode, Vec<u8>, Option<String>) {
-    let known = matches!(path, "/-/health" | "/-/ready" | "/-/bridges");
+    let known = matches!(path, "/-/health" | "/-/ready" | "/-/bridges" | "/-/metrics");
     if !known {
         let e = RequestError::NotFound;
         return (e.status(), e.to_json(None, request_id), None);
@@ -29,6 +31,9 @@ pub fn answer(
             e.to_json(None, request_id),
             Some("GET".to_owned()),
         );
+    }
+    if path == "/-/metrics" {
+        return (StatusCode::OK, metrics.render().into_bytes(), None);
     }
     let (status, body) = match path {
         "/-/health" => (StatusCode::OK, json!({"status": "ok"})),

@@ -1,5 +1,5 @@
-//! The HTTP server: hyper on tokio, the [`Gateway`] state every connection shares, and the
-//! request handler that ties routing, credentials, body intake and the pipeline together.
+//! The HTTP server: hyper on tokio, and the request handler that ties routing, credentials,
+//! body intake and the pipeline together.
 
 use std::convert::Infallible;
 use std::future::Future;
@@ -9,7 +9,6 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::{Duration, Instant};
 
-use arc_swap::ArcSwap;
 use bytes::Bytes;
 use http::{HeaderValue, Request, Response, StatusCode};
 use http_body_util::Full;
@@ -21,44 +20,11 @@ use tokio::net::TcpListener;
 
 use crate::compile::Bridge;
 use crate::error::RequestError;
-use crate::fetch::Upstream;
+use crate::gateway::Gateway;
 use crate::inbound::{Encoding, Inbound, read_body};
-use crate::loader::Loader;
 use crate::ops;
 use crate::pipeline::{self, Failure};
 use crate::snapshot::{Lookup, Snapshot};
-
-/// Limits and timeouts of the server.
-#[derive(Debug, Clone)]
-pub struct Settings {
-    /// Largest inbound body, in bytes.
-    pub max_body: usize,
-    /// Largest upstream body, in bytes.
-    pub max_upstream_body: usize,
-    /// How long a client may take to send its request headers.
-    pub header_read_timeout: Duration,
-    /// How long requests in flight may take to finish after a shutdown signal.
-    pub shutdown_grace: Duration,
-}
-
-impl Default for Settings {
-    fn default() -> Self {
-        Settings {
-            max_body: crate::inbound::DEFAULT_MAX_BODY,
-            max_upstream_body: crate::fetch::DEFAULT_MAX_UPSTREAM_BODY,
-            header_read_timeout: Duration::from_secs(10),
-            shutdown_grace: Duration::from_secs(30),
-        }
-    }
-}
-
-/// State shared by every connection: the current snapshot and the upstream client.
-pub struct Gateway {
-    snapshot: ArcSwap<Snapshot>,
-    loader: Loader,
-    upstream: Upstream,
-    settings: Settings,
-}
 
 /// What one request came to, before it becomes a response.
 struct Outcome {
@@ -70,34 +36,6 @@ struct Outcome {
 }
 
 impl Gateway {
-    pub fn new(loader: Loader, settings: Settings) -> Arc<Self> {
-        Arc::new(Gateway {
-            snapshot: ArcSwap::from_pointee(Snapshot::empty()),
-            upstream: Upstream::new(settings.max_upstream_body),
-            loader,
-            settings,
-        })
-    }
-
-    /// The snapshot in force now.
-    pub fn snapshot(&self) -> Arc<Snapshot> {
-        self.snapshot.load_full()
-    }
-
-    /// Loads the bridge directory again and swaps the new snapshot in. Requests in flight
-    /// keep the snapshot they started with.
-    pub fn reload(&self) -> io::Result<Arc<Snapshot>> {
-        let previous = self.snapshot.load_full();
-        let next = Arc::new(self.loader.load(&previous)?);
-        log_changes(&previous, &next, self.loader.dir());
-        self.snapshot.store(next.clone());
-        Ok(next)
-    }
-
-    pub fn upstream(&self) -> &Upstream {
-        &self.upstream
-    }
-
     /// Answers one request. Never fails: every error becomes a JSON error response.
     pub async fn handle<B>(&self, request: Request<B>) -> Response<Full<Bytes>>
     where
@@ -107,9 +45,10 @@ impl Gateway {
         let started = Instant::now();
         let request_id = request_id(request.headers());
         let (method, path) = (request.method().clone(), request.uri().path().to_owned());
-        let snapshot = self.snapshot.load_full();
+        let snapshot = self.snapshot();
         let outcome = if path.starts_with("/-/") {
-            let (status, body, allow) = ops::answer(&snapshot, &method, &path, &request_id);
+            let (status, body, allow) =
+                ops::answer(&snapshot, self.metrics(), &method, &path, &request_id);
             Outcome {
                 status,
                 body,
@@ -187,9 +126,9 @@ impl Gateway {
             return Err(RequestError::Unauthorized.into());
         }
         let encoding = Encoding::of(&parts.headers)?;
-        let bytes = read_body(body, &parts.headers, self.settings.max_body).await?;
+        let bytes = read_body(body, &parts.headers, self.settings().max_body).await?;
         let inbound = Inbound::parse(encoding, &bytes)?;
-        pipeline::run(bridge, &self.upstream, inbound, request_id).await
+        pipeline::run(bridge, self.upstream(), inbound, request_id).await
     }
 }
 
@@ -244,19 +183,6 @@ fn new_request_id() -> String {
     format!("{:012x}-{n:08x}", *PREFIX & 0xffff_ffff_ffff)
 }
 
-fn log_changes(previous: &Snapshot, next: &Snapshot, dir: &std::path::Path) {
-    let was_logged = |p: &crate::compile::Problem| previous.problems().any(|q| q == p);
-    for problem in next.problems().filter(|p| !was_logged(p)) {
-        tracing::warn!(problem = %problem, "bridge file not loaded");
-    }
-    tracing::info!(
-        dir = %dir.display(),
-        bridges = next.served.len(),
-        files_with_errors = next.files.iter().filter(|f| !f.problems.is_empty()).count(),
-        "bridges loaded"
-    );
-}
-
 /// Serves `gateway` on `listener` until `shutdown` completes, then lets requests in flight
 /// finish for up to the shutdown grace period.
 pub async fn serve(
@@ -269,7 +195,7 @@ pub async fn serve(
     builder
         .http1()
         .timer(TokioTimer::new())
-        .header_read_timeout(gateway.settings.header_read_timeout);
+        .header_read_timeout(gateway.settings().header_read_timeout);
     builder.http2().timer(TokioTimer::new());
     let graceful = GracefulShutdown::new();
     tokio::pin!(shutdown);
@@ -298,7 +224,7 @@ pub async fn serve(
     drop(listener);
     tokio::select! {
         _ = graceful.shutdown() => {}
-        _ = tokio::time::sleep(gateway.settings.shutdown_grace) => {
+        _ = tokio::time::sleep(gateway.settings().shutdown_grace) => {
             tracing::warn!("shutdown grace period over; closing connections still open");
         }
     }

@@ -61,6 +61,12 @@ struct ServeArgs {
     /// Largest upstream answer body, in bytes (past it the answer is 502).
     #[arg(long, env = "BRIDGEWAY_MAX_UPSTREAM_BODY_BYTES", default_value_t = bridgeway::fetch::DEFAULT_MAX_UPSTREAM_BODY)]
     max_upstream_body_bytes: usize,
+    /// Do not watch the directory; reload only on SIGHUP and the periodic rescan.
+    #[arg(long, env = "BRIDGEWAY_NO_WATCH")]
+    no_watch: bool,
+    /// Reload this often even without a change event (for NFS and the like); 0 turns it off.
+    #[arg(long, env = "BRIDGEWAY_RESCAN_INTERVAL", default_value = "30s", value_parser = humantime::parse_duration)]
+    rescan_interval: std::time::Duration,
 }
 
 #[derive(Debug, Args)]

@@ -3,8 +3,10 @@
 use std::process::ExitCode;
 
 use anyhow::Context;
-use bridgeway::{Gateway, Settings};
+use bridgeway::reload::Trigger;
+use bridgeway::{Gateway, ReloadOptions, Reloader, Settings};
 use tokio::net::TcpListener;
+use tokio::signal::unix::{SignalKind, signal};
 
 use super::ServeArgs;
 
@@ -27,26 +29,35 @@ async fn serve(args: ServeArgs) -> anyhow::Result<()> {
     let listener = TcpListener::bind(args.listen)
         .await
         .with_context(|| format!("cannot listen on {}", args.listen))?;
-    tracing::info!(listen = %args.listen, "listening");
-    let loading = gateway.clone();
+    tracing::info!(listen = %args.listen, bridges = %args.bridges.dir.display(), "listening");
+    let options = ReloadOptions {
+        watch: !args.no_watch,
+        rescan_every: (!args.rescan_interval.is_zero()).then_some(args.rescan_interval),
+        ..ReloadOptions::default()
+    };
     // The first load runs beside the server, so /-/health answers while it runs.
-    tokio::task::spawn_blocking(move || {
-        if let Err(e) = loading.reload() {
-            tracing::error!(dir = %loading_dir(&args.bridges.dir), error = %e, "cannot read the bridge directory");
-        }
-    });
+    let reloader = Reloader::start(gateway.clone(), &options)
+        .with_context(|| format!("cannot watch {}", args.bridges.dir.display()))?;
+    tokio::spawn(reload_on_sighup(reloader.trigger()));
     bridgeway::serve(gateway, listener, shutdown_signal()).await?;
     tracing::info!("stopped");
     Ok(())
 }
 
-fn loading_dir(dir: &std::path::Path) -> String {
-    dir.display().to_string()
+async fn reload_on_sighup(trigger: Trigger) {
+    let Ok(mut hup) = signal(SignalKind::hangup()) else {
+        tracing::warn!("cannot listen for SIGHUP; reloads come from the watcher only");
+        return;
+    };
+    while hup.recv().await.is_some() {
+        tracing::info!("SIGHUP: reloading the bridge directory");
+        trigger.request();
+    }
 }
 
 async fn shutdown_signal() {
     let ctrl_c = tokio::signal::ctrl_c();
-    let mut term = match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
+    let mut term = match signal(SignalKind::terminate()) {
         Ok(s) => s,
         Err(_) => {
             let _ = ctrl_c.await;

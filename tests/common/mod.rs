@@ -7,7 +7,7 @@ use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
 use bridgeway::env::EnvSource;
-use bridgeway::{Gateway, Loader, Settings};
+use bridgeway::{Gateway, Loader, ReloadOptions, Reloader, Settings};
 use serde_json::Value;
 use tempfile::TempDir;
 use tokio::net::TcpListener;
@@ -44,6 +44,7 @@ pub struct TestGateway {
     pub dir: PathBuf,
     pub client: reqwest::Client,
     stop: Option<oneshot::Sender<()>>,
+    reloader: Option<Reloader>,
 }
 
 impl TestGateway {
@@ -54,19 +55,38 @@ impl TestGateway {
     pub async fn start_with(dir: &Path, env: &[(&str, &str)], settings: Settings) -> Self {
         let gateway = Gateway::new(Loader::new(dir, env_map(env)), settings);
         gateway.reload().unwrap();
+        Self::serve(gateway, dir).await
+    }
+
+    /// A gateway that reloads as the real server does: watcher, trigger, periodic rescan off.
+    pub async fn start_watching(dir: &Path, env: &[(&str, &str)]) -> Self {
+        let gateway = Gateway::new(Loader::new(dir, env_map(env)), Settings::default());
+        let options = ReloadOptions {
+            rescan_every: None,
+            ..ReloadOptions::default()
+        };
+        let reloader = Reloader::start(gateway.clone(), &options).unwrap();
+        let mut gw = Self::serve(gateway, dir).await;
+        gw.reloader = Some(reloader);
+        let ready = eventually(|| async { gw.get("/-/ready").await.status == 200 }).await;
+        assert!(ready, "the first load finishes");
+        gw
+    }
+
+    async fn serve(gateway: Arc<Gateway>, dir: &Path) -> Self {
         let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
         let addr = listener.local_addr().unwrap();
         let (stop, stopped) = oneshot::channel::<()>();
         tokio::spawn(bridgeway::serve(gateway.clone(), listener, async {
             let _ = stopped.await;
         }));
-        bridgeway::fetch::install_crypto_provider();
         TestGateway {
             addr,
             gateway,
             dir: dir.to_owned(),
-            client: reqwest::Client::builder().no_proxy().build().unwrap(),
+            client: http_client(),
             stop: Some(stop),
+            reloader: None,
         }
     }
 
@@ -159,4 +179,26 @@ impl Reply {
 pub async fn closed_port() -> u16 {
     let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
     listener.local_addr().unwrap().port()
+}
+
+/// Polls `check` every 20 ms for up to 5 s; true as soon as it holds.
+pub async fn eventually<F, Fut>(mut check: F) -> bool
+where
+    F: FnMut() -> Fut,
+    Fut: std::future::Future<Output = bool>,
+{
+    let deadline = tokio::time::Instant::now() + std::time::Duration::from_secs(5);
+    while tokio::time::Instant::now() < deadline {
+        if check().await {
+            return true;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(20)).await;
+    }
+    false
+}
+
+/// A plain HTTP client for talking to the gateway (reqwest here is built on ring, like the gateway).
+pub fn http_client() -> reqwest::Client {
+    bridgeway::fetch::install_crypto_provider();
+    reqwest::Client::builder().no_proxy().build().unwrap()
 }

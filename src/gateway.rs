@@ -1,0 +1,118 @@
+//! The gateway's shared state, and the one place where a new snapshot is swapped in.
+//!
+//! A reload builds the next [`Snapshot`] off to the side from the files on disk and the
+//! previous snapshot, then stores it in one atomic step. Requests take the snapshot once, at
+//! their start, and keep it to their end: a reload never changes a request half-way and never
+//! makes one fail.
+
+use std::io;
+use std::sync::Arc;
+use std::time::Duration;
+
+use arc_swap::ArcSwap;
+
+use crate::fetch::Upstream;
+use crate::loader::Loader;
+use crate::metrics::Metrics;
+use crate::snapshot::Snapshot;
+
+/// Limits and timeouts of the server.
+#[derive(Debug, Clone)]
+pub struct Settings {
+    /// Largest inbound body, in bytes.
+    pub max_body: usize,
+    /// Largest upstream body, in bytes.
+    pub max_upstream_body: usize,
+    /// How long a client may take to send its request headers.
+    pub header_read_timeout: Duration,
+    /// How long requests in flight may take to finish after a shutdown signal.
+    pub shutdown_grace: Duration,
+}
+
+impl Default for Settings {
+    fn default() -> Self {
+        Settings {
+            max_body: crate::inbound::DEFAULT_MAX_BODY,
+            max_upstream_body: crate::fetch::DEFAULT_MAX_UPSTREAM_BODY,
+            header_read_timeout: Duration::from_secs(10),
+            shutdown_grace: Duration::from_secs(30),
+        }
+    }
+}
+
+/// State shared by every connection: the current snapshot and the upstream client.
+pub struct Gateway {
+    snapshot: ArcSwap<Snapshot>,
+    loader: Loader,
+    upstream: Upstream,
+    settings: Settings,
+    metrics: Metrics,
+}
+
+impl Gateway {
+    pub fn new(loader: Loader, settings: Settings) -> Arc<Self> {
+        Arc::new(Gateway {
+            snapshot: ArcSwap::from_pointee(Snapshot::empty()),
+            upstream: Upstream::new(settings.max_upstream_body),
+            loader,
+            settings,
+            metrics: Metrics::new(),
+        })
+    }
+
+    /// The snapshot in force now.
+    pub fn snapshot(&self) -> Arc<Snapshot> {
+        self.snapshot.load_full()
+    }
+
+    /// Loads the bridge directory again and swaps the new snapshot in. Requests in flight
+    /// keep the snapshot they started with.
+    pub fn reload(&self) -> io::Result<Arc<Snapshot>> {
+        let previous = self.snapshot.load_full();
+        let next = match self.loader.load(&previous) {
+            Ok(next) => Arc::new(next),
+            Err(e) => {
+                self.metrics.reload("failed");
+                tracing::error!(dir = %self.loader.dir().display(), error = %e, "cannot read the bridge directory; still serving the previous bridges");
+                return Err(e);
+            }
+        };
+        log_changes(&previous, &next, self.loader.dir());
+        let failed = next.files.iter().filter(|f| !f.problems.is_empty()).count();
+        self.metrics
+            .reload(if failed == 0 { "ok" } else { "partial" });
+        self.metrics.bridges_loaded.set(next.served.len() as i64);
+        self.metrics.bridge_files_failed.set(failed as i64);
+        self.snapshot.store(next.clone());
+        Ok(next)
+    }
+
+    pub fn settings(&self) -> &Settings {
+        &self.settings
+    }
+
+    pub fn metrics(&self) -> &Metrics {
+        &self.metrics
+    }
+
+    pub fn loader(&self) -> &Loader {
+        &self.loader
+    }
+
+    pub fn upstream(&self) -> &Upstream {
+        &self.upstream
+    }
+}
+
+fn log_changes(previous: &Snapshot, next: &Snapshot, dir: &std::path::Path) {
+    let was_logged = |p: &crate::compile::Problem| previous.problems().any(|q| q == p);
+    for problem in next.problems().filter(|p| !was_logged(p)) {
+        tracing::warn!(problem = %problem, "bridge file not loaded");
+    }
+    tracing::info!(
+        dir = %dir.display(),
+        bridges = next.served.len(),
+        files_with_errors = next.files.iter().filter(|f| !f.problems.is_empty()).count(),
+        "bridges loaded"
+    );
+}

@@ -1,0 +1,144 @@
+//! The real `bridgeway serve` process: signals and start-up.
+
+mod common;
+
+use std::process::{Child, Command, Stdio};
+use std::time::Duration;
+
+use common::{closed_port, eventually, http_client};
+use serde_json::json;
+use wiremock::matchers::any;
+use wiremock::{Mock, MockServer, ResponseTemplate};
+
+/// A running `bridgeway serve`, killed when dropped.
+struct Server {
+    child: Child,
+    base: String,
+    client: reqwest::Client,
+}
+
+impl Server {
+    async fn start(dir: &std::path::Path, extra: &[&str], env: &[(&str, &str)]) -> Self {
+        let port = closed_port().await;
+        let listen = format!("127.0.0.1:{port}");
+        let mut cmd = Command::new(env!("CARGO_BIN_EXE_bridgeway"));
+        cmd.args([
+            "serve",
+            "--bridges",
+            dir.to_str().unwrap(),
+            "--listen",
+            &listen,
+        ])
+        .args(extra)
+        .stdout(Stdio::null())
+        .stderr(Stdio::null());
+        for (k, v) in env {
+            cmd.env(k, v);
+        }
+        let server = Server {
+            child: cmd.spawn().unwrap(),
+            base: format!("http://{listen}"),
+            client: http_client(),
+        };
+        let ready = eventually(|| async {
+            let r = server
+                .client
+                .get(format!("{}/-/ready", server.base))
+                .send()
+                .await;
+            r.is_ok_and(|r| r.status() == 200)
+        })
+        .await;
+        assert!(ready, "the server starts and loads its bridges");
+        server
+    }
+
+    fn signal(&self, signal: libc::c_int) {
+        // SAFETY: kill(2) on our own child's pid has no memory-safety preconditions.
+        let rc = unsafe { libc::kill(self.child.id() as libc::pid_t, signal) };
+        assert_eq!(rc, 0, "signal delivered");
+    }
+
+    async fn version(&self, route: &str) -> String {
+        let r = self
+            .client
+            .post(format!("{}{route}", self.base))
+            .json(&json!({}))
+            .send()
+            .await
+            .unwrap();
+        let body: serde_json::Value = r.json().await.unwrap();
+        body["version"].as_str().unwrap_or_default().to_owned()
+    }
+}
+
+impl Drop for Server {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+fn versioned(version: &str) -> String {
+    format!(
+        "route: {{ path: /v }}\nupstream: {{ url: \"${{UP}}/x\" }}\noutput: {{ version: {{ value: \"{version}\" }} }}\n"
+    )
+}
+
+async fn upstream() -> MockServer {
+    let server = MockServer::start().await;
+    Mock::given(any())
+        .respond_with(ResponseTemplate::new(200).set_body_json(json!({})))
+        .mount(&server)
+        .await;
+    server
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn sighup_reloads_when_nothing_else_would() {
+    let up = upstream().await;
+    let dir = tempfile::tempdir().unwrap();
+    std::fs::write(dir.path().join("v.yaml"), versioned("v1")).unwrap();
+    let server = Server::start(
+        dir.path(),
+        &["--no-watch", "--rescan-interval", "0"],
+        &[("UP", &up.uri())],
+    )
+    .await;
+    assert_eq!(server.version("/v").await, "v1");
+
+    std::fs::write(dir.path().join("v.yaml"), versioned("v2")).unwrap();
+    tokio::time::sleep(Duration::from_millis(800)).await;
+    assert_eq!(
+        server.version("/v").await,
+        "v1",
+        "without a watcher nothing reloads on its own"
+    );
+
+    server.signal(libc::SIGHUP);
+    assert!(
+        eventually(|| async { server.version("/v").await == "v2" }).await,
+        "SIGHUP reloads"
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_bad_file_at_start_up_does_not_stop_the_server() {
+    let up = upstream().await;
+    let dir = tempfile::tempdir().unwrap();
+    std::fs::write(dir.path().join("good.yaml"), versioned("good")).unwrap();
+    std::fs::write(dir.path().join("bad.yaml"), "route: [unclosed\n").unwrap();
+    let server = Server::start(dir.path(), &[], &[("UP", &up.uri())]).await;
+    assert_eq!(server.version("/v").await, "good");
+    let page: serde_json::Value = server
+        .client
+        .get(format!("{}/-/bridges", server.base))
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(page["files"][0]["file"], "bad.yaml");
+    assert_eq!(page["files"][0]["status"], "error");
+}
