@@ -43,15 +43,16 @@ impl Loader {
     /// Builds the next snapshot. Fails only when the directory itself cannot be listed, in which
     /// case the caller keeps serving `previous`.
     pub fn load(&self, previous: &Snapshot) -> io::Result<Snapshot> {
+        let previous = Previous::index(previous);
         let mut files: Vec<FileStatus> = bridge_files(&self.dir)?
             .into_iter()
-            .map(|name| self.load_file(name, previous))
+            .map(|name| self.load_file(name, &previous))
             .collect();
-        let served = settle(&mut files, previous, &self.dir);
+        let served = settle(&mut files, &previous, &self.dir);
         Ok(Snapshot::new(served, files))
     }
 
-    fn load_file(&self, name: String, previous: &Snapshot) -> FileStatus {
+    fn load_file(&self, name: String, previous: &Previous) -> FileStatus {
         let path = self.dir.join(&name);
         let (hash, compiled) = match fs::read(&path) {
             Err(e) => (
@@ -60,10 +61,7 @@ impl Loader {
             ),
             Ok(bytes) => {
                 let hash = sha256_hex(&bytes);
-                let unchanged = previous
-                    .files
-                    .iter()
-                    .find(|f| f.file == name && f.hash == hash);
+                let unchanged = previous.files.get(name.as_str()).filter(|f| f.hash == hash);
                 let compiled = match unchanged {
                     Some(f) => f.compiled.clone(),
                     None => compile_bytes(&path, &bytes, &self.env),
@@ -92,7 +90,7 @@ fn compile_bytes(
 }
 
 /// Decides what each file serves, in file-name order, and records conflicts on the loser.
-fn settle(files: &mut [FileStatus], previous: &Snapshot, dir: &Path) -> Vec<Served> {
+fn settle(files: &mut [FileStatus], previous: &Previous, dir: &Path) -> Vec<Served> {
     let now = SystemTime::now();
     let mut served: Vec<Served> = Vec::with_capacity(files.len());
     let mut names: HashMap<String, String> = HashMap::new();
@@ -102,13 +100,14 @@ fn settle(files: &mut [FileStatus], previous: &Snapshot, dir: &Path) -> Vec<Serv
             bridge: b.clone(),
             file: status.file.clone(),
             hash: status.hash.clone(),
-            loaded_at: previous_load_time(previous, &status.file, &status.hash).unwrap_or(now),
+            loaded_at: previous
+                .load_time(&status.file, &status.hash)
+                .unwrap_or(now),
         });
         let last_good = previous
             .served
-            .iter()
-            .find(|s| s.file == status.file)
-            .cloned();
+            .get(status.file.as_str())
+            .map(|s| (*s).clone());
         for candidate in fresh.into_iter().chain(last_good) {
             let bridge = &candidate.bridge;
             let route = (bridge.method.to_string(), bridge.path.clone());
@@ -140,12 +139,35 @@ fn settle(files: &mut [FileStatus], previous: &Snapshot, dir: &Path) -> Vec<Serv
     served
 }
 
-fn previous_load_time(previous: &Snapshot, file: &str, hash: &str) -> Option<SystemTime> {
-    previous
-        .served
-        .iter()
-        .find(|s| s.file == file && s.hash == hash)
-        .map(|s| s.loaded_at)
+/// The previous snapshot, indexed by file name, so a reload stays linear in the file count.
+struct Previous<'a> {
+    files: HashMap<&'a str, &'a FileStatus>,
+    served: HashMap<&'a str, &'a Served>,
+}
+
+impl<'a> Previous<'a> {
+    fn index(snapshot: &'a Snapshot) -> Self {
+        Previous {
+            files: snapshot
+                .files
+                .iter()
+                .map(|f| (f.file.as_str(), f))
+                .collect(),
+            served: snapshot
+                .served
+                .iter()
+                .map(|s| (s.file.as_str(), s))
+                .collect(),
+        }
+    }
+
+    /// When the version with this hash was first loaded, if it is the one being served.
+    fn load_time(&self, file: &str, hash: &str) -> Option<SystemTime> {
+        self.served
+            .get(file)
+            .filter(|s| s.hash == hash)
+            .map(|s| s.loaded_at)
+    }
 }
 
 /// The bridge files in `dir`, sorted by name.
