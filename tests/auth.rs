@@ -3,10 +3,9 @@
 mod common;
 
 use base64::Engine;
-use common::{Reply, TestGateway, bridge_dir};
+use common::{Reply, TestGateway, bridge_dir, upstream_answering_ok};
 use serde_json::json;
-use wiremock::matchers::any;
-use wiremock::{Mock, MockServer, ResponseTemplate};
+use wiremock::MockServer;
 
 const KEYED: &str = r#"
 route: { path: /keyed }
@@ -27,11 +26,7 @@ const KEY: &str = "key-0123456789abcdef";
 const PASS: &str = "pass-0123456789abcdef";
 
 async fn setup() -> (MockServer, tempfile::TempDir, TestGateway) {
-    let upstream = MockServer::start().await;
-    Mock::given(any())
-        .respond_with(ResponseTemplate::new(200).set_body_json(json!({})))
-        .mount(&upstream)
-        .await;
+    let upstream = upstream_answering_ok().await;
     let dir = bridge_dir(&[("keyed.yaml", KEYED), ("basic.yaml", BASIC)]);
     let gw = TestGateway::start(
         dir.path(),

@@ -104,27 +104,48 @@ async fn upstream() -> MockServer {
     server
 }
 
+/// Runs `bridgeway try fetch-post` with `yaml` as the bridge, against `server`.
+async fn try_fetch_post(
+    server: &MockServer,
+    yaml: &str,
+    input: &str,
+    env: &[(&str, &str)],
+) -> Output {
+    let dir = bridge_dir(&[("fetch-post.yaml", yaml)]);
+    let args: Vec<String> = [
+        "try",
+        "fetch-post",
+        "--input",
+        input,
+        "--bridges",
+        dir.path().to_str().unwrap(),
+    ]
+    .map(str::to_owned)
+    .into();
+    let mut env: Vec<(String, String)> = env
+        .iter()
+        .map(|(k, v)| (k.to_string(), v.to_string()))
+        .collect();
+    env.push(("JSONPLACEHOLDER_URL".to_owned(), server.uri()));
+    tokio::task::spawn_blocking(move || {
+        let args: Vec<&str> = args.iter().map(String::as_str).collect();
+        let env: Vec<(&str, &str)> = env.iter().map(|(k, v)| (k.as_str(), v.as_str())).collect();
+        bridgeway(&args, &env)
+    })
+    .await
+    .unwrap()
+}
+
 #[tokio::test]
 async fn try_prints_each_step_and_exits_0_on_success() {
     let server = upstream().await;
-    let dir = bridge_dir(&[("fetch-post.yaml", &fetch_post_yaml())]);
-    let d = dir.path().to_str().unwrap().to_owned();
-    let uri = server.uri();
-    let out = tokio::task::spawn_blocking(move || {
-        bridgeway(
-            &[
-                "try",
-                "fetch-post",
-                "--input",
-                r#"{"user_id": 1, "query_text": "hi"}"#,
-                "--bridges",
-                &d,
-            ],
-            &[("JSONPLACEHOLDER_URL", &uri)],
-        )
-    })
-    .await
-    .unwrap();
+    let out = try_fetch_post(
+        &server,
+        &fetch_post_yaml(),
+        r#"{"user_id": 1, "query_text": "hi"}"#,
+        &[],
+    )
+    .await;
     let text = stdout(&out);
     assert_eq!(out.status.code(), Some(0), "{text}");
     for expected in [
@@ -147,27 +168,13 @@ async fn try_exits_1_on_an_error_and_masks_secrets() {
         "    Accept: application/json",
         "    Accept: application/json\n    Authorization: \"Bearer ${UPSTREAM_TOKEN}\"\n    X-Trace: \"t-${UPSTREAM_TOKEN}\"",
     );
-    let dir = bridge_dir(&[("fetch-post.yaml", &yaml)]);
-    let d = dir.path().to_str().unwrap().to_owned();
-    let uri = server.uri();
-    let out = tokio::task::spawn_blocking(move || {
-        bridgeway(
-            &[
-                "try",
-                "fetch-post",
-                "--input",
-                r#"{"user_id": 2}"#,
-                "--bridges",
-                &d,
-            ],
-            &[
-                ("JSONPLACEHOLDER_URL", &uri),
-                ("UPSTREAM_TOKEN", "tok-secret-123456"),
-            ],
-        )
-    })
-    .await
-    .unwrap();
+    let out = try_fetch_post(
+        &server,
+        &yaml,
+        r#"{"user_id": 2}"#,
+        &[("UPSTREAM_TOKEN", "tok-secret-123456")],
+    )
+    .await;
     let text = stdout(&out);
     assert_eq!(out.status.code(), Some(1), "{text}");
     assert!(text.contains("answer   404"), "{text}");

@@ -4,7 +4,7 @@
 
 mod common;
 
-use common::{TestGateway, bridge_dir};
+use common::{TestGateway, bridge_dir, upstream_answering_ok};
 use serde_json::{Value, json};
 use wiremock::matchers::any;
 use wiremock::{Mock, MockServer, ResponseTemplate};
@@ -40,11 +40,7 @@ const HOSTILE: [&str; 7] = [
 ];
 
 async fn setup() -> (MockServer, tempfile::TempDir, TestGateway) {
-    let upstream = MockServer::start().await;
-    Mock::given(any())
-        .respond_with(ResponseTemplate::new(200).set_body_json(json!({})))
-        .mount(&upstream)
-        .await;
+    let upstream = upstream_answering_ok().await;
     let dir = bridge_dir(&[("place.yaml", BRIDGE)]);
     let gw = TestGateway::start(dir.path(), &[("UP", &upstream.uri())]).await;
     (upstream, dir, gw)

@@ -11,10 +11,9 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::time::Duration;
 
-use common::{TestGateway, eventually};
+use common::{TestGateway, eventually, upstream_answering_ok};
 use serde_json::json;
-use wiremock::matchers::any;
-use wiremock::{Mock, MockServer, ResponseTemplate};
+use wiremock::MockServer;
 
 /// A bridge on `path` whose reply says which version of the file served it.
 fn versioned(path: &str, version: &str) -> String {
@@ -30,11 +29,7 @@ struct Fixture {
 }
 
 async fn fixture(files: &[(&str, String)]) -> Fixture {
-    let upstream = MockServer::start().await;
-    Mock::given(any())
-        .respond_with(ResponseTemplate::new(200).set_body_json(json!({})))
-        .mount(&upstream)
-        .await;
+    let upstream = upstream_answering_ok().await;
     let dir = tempfile::tempdir().unwrap();
     for (name, text) in files {
         fs::write(dir.path().join(name), text).unwrap();

@@ -5,10 +5,8 @@ mod common;
 use std::process::{Child, Command, Stdio};
 use std::time::Duration;
 
-use common::{closed_port, eventually, http_client};
+use common::{closed_port, eventually, http_client, upstream_answering_ok};
 use serde_json::json;
-use wiremock::matchers::any;
-use wiremock::{Mock, MockServer, ResponseTemplate};
 
 /// A running `bridgeway serve`, killed when dropped.
 struct Server {
@@ -85,18 +83,9 @@ fn versioned(version: &str) -> String {
     )
 }
 
-async fn upstream() -> MockServer {
-    let server = MockServer::start().await;
-    Mock::given(any())
-        .respond_with(ResponseTemplate::new(200).set_body_json(json!({})))
-        .mount(&server)
-        .await;
-    server
-}
-
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn sighup_reloads_when_nothing_else_would() {
-    let up = upstream().await;
+    let up = upstream_answering_ok().await;
     let dir = tempfile::tempdir().unwrap();
     std::fs::write(dir.path().join("v.yaml"), versioned("v1")).unwrap();
     let server = Server::start(
@@ -124,7 +113,7 @@ async fn sighup_reloads_when_nothing_else_would() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_bad_file_at_start_up_does_not_stop_the_server() {
-    let up = upstream().await;
+    let up = upstream_answering_ok().await;
     let dir = tempfile::tempdir().unwrap();
     std::fs::write(dir.path().join("good.yaml"), versioned("good")).unwrap();
     std::fs::write(dir.path().join("bad.yaml"), "route: [unclosed\n").unwrap();

@@ -6,6 +6,7 @@ use std::process::ExitCode;
 use anyhow::{Context, bail};
 use bridgeway::fetch::Upstream;
 use bridgeway::inbound::Inbound;
+use bridgeway::validate::FieldProblem;
 use bridgeway::{Bridge, Snapshot, pipeline};
 
 use super::TryArgs;
@@ -48,24 +49,12 @@ async fn run_steps(bridge: &Bridge, input: &str) -> ExitCode {
     };
     let valid = match bridge.input.validate(inbound) {
         Ok(valid) => valid,
-        Err(problems) => {
-            let lines: Vec<String> = problems
-                .iter()
-                .map(|p| format!("{}: {}", p.field, p.message))
-                .collect();
-            return fail("validate", &lines.join("\n         "));
-        }
+        Err(problems) => return fail("validate", &list(&problems)),
     };
     println!("validate {}", valid.fields());
     let request = match bridge.upstream.render(&valid, "try") {
         Ok(request) => request,
-        Err(problems) => {
-            let lines: Vec<String> = problems
-                .iter()
-                .map(|p| format!("{}: {}", p.field, p.message))
-                .collect();
-            return fail("render", &lines.join("\n         "));
-        }
+        Err(problems) => return fail("render", &list(&problems)),
     };
     println!("render   {}", indent(&request.describe(&bridge.secrets)));
     let fetched = Upstream::new(bridgeway::fetch::DEFAULT_MAX_UPSTREAM_BODY)
@@ -104,6 +93,14 @@ async fn run_steps(bridge: &Bridge, input: &str) -> ExitCode {
 fn fail(step: &str, message: &str) -> ExitCode {
     println!("{step:<8} failed: {message}");
     ExitCode::FAILURE
+}
+
+fn list(problems: &[FieldProblem]) -> String {
+    let lines: Vec<String> = problems
+        .iter()
+        .map(|p| format!("{}: {}", p.field, p.message))
+        .collect();
+    lines.join("\n         ")
 }
 
 fn indent(text: &str) -> String {

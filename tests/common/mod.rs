@@ -202,3 +202,13 @@ pub fn http_client() -> reqwest::Client {
     bridgeway::fetch::install_crypto_provider();
     reqwest::Client::builder().no_proxy().build().unwrap()
 }
+
+/// An upstream on 127.0.0.1 that answers every request with 200 `{}` and records it.
+pub async fn upstream_answering_ok() -> wiremock::MockServer {
+    let server = wiremock::MockServer::start().await;
+    wiremock::Mock::given(wiremock::matchers::any())
+        .respond_with(wiremock::ResponseTemplate::new(200).set_body_json(serde_json::json!({})))
+        .mount(&server)
+        .await;
+    server
+}
