@@ -17,16 +17,15 @@ pub enum InboundAuth {
         header: HeaderName,
         digest: [u8; 32],
     },
-    Basic {
-        digest: [u8; 32],
-    },
+    /// The user name is not secret: `export` tells the operator which one to configure.
+    Basic { username: String, digest: [u8; 32] },
 }
 
 impl std::fmt::Debug for InboundAuth {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         match self {
             InboundAuth::ApiKey { header, .. } => write!(f, "ApiKey({header})"),
-            InboundAuth::Basic { .. } => f.write_str("Basic"),
+            InboundAuth::Basic { username, .. } => write!(f, "Basic({username})"),
         }
     }
 }
@@ -69,6 +68,7 @@ impl InboundAuth {
                 let pair = format!("{}:{}", username.as_str(), password.as_str());
                 Ok((
                     InboundAuth::Basic {
+                        username: username.0.clone(),
                         digest: sha256(pair.as_bytes()),
                     },
                     vec![password.0.clone()],
@@ -84,7 +84,7 @@ impl InboundAuth {
             InboundAuth::ApiKey { header, digest } => {
                 (digest, headers.get(header).map(|v| v.as_bytes().to_vec()))
             }
-            InboundAuth::Basic { digest } => (digest, basic_credentials(headers)),
+            InboundAuth::Basic { digest, .. } => (digest, basic_credentials(headers)),
         };
         // Hash even when nothing was offered, so a missing header takes as long as a wrong one.
         let offered_digest = sha256(offered.as_deref().unwrap_or_default());

@@ -15,6 +15,7 @@
 //! | serve | [`server`], [`ops`], [`error`], [`metrics`] | hyper, the `/-/` endpoints, error bodies |
 //! | swap | [`snapshot`], [`loader`], [`gateway`] | the immutable route table; loading a directory into one; the atomic swap |
 //! | reload | [`reload`] | watching the directory, `SIGHUP`, periodic rescans |
+//! | Genesys | [`genesys`] | the data action generated from a bridge; Platform API deploy and test |
 
 pub mod auth;
 pub mod bridge_file;
@@ -23,6 +24,7 @@ pub mod env;
 pub mod error;
 pub mod fetch;
 pub mod gateway;
+pub mod genesys;
 pub mod inbound;
 pub mod jsonpath;
 pub mod loader;

@@ -1,6 +1,7 @@
 //! Command-line parsing and the subcommands. Flags may also come from `BRIDGEWAY_*` variables.
 
 mod check;
+mod genesys;
 mod serve;
 mod try_run;
 
@@ -32,10 +33,16 @@ enum Command {
     Check(BridgesDir),
     /// Run one request through a bridge and print each pipeline step.
     Try(TryArgs),
+    /// Write the bridges out for another system.
+    #[command(subcommand)]
+    Export(genesys::ExportTarget),
+    /// Deploy and test Genesys Cloud data actions through the Platform API.
+    #[command(subcommand)]
+    Genesys(genesys::GenesysCommand),
 }
 
 #[derive(Debug, Args)]
-struct BridgesDir {
+pub struct BridgesDir {
     /// The bridge directory.
     #[arg(long = "bridges", env = "BRIDGEWAY_BRIDGES", default_value = "bridges")]
     dir: PathBuf,
@@ -85,5 +92,7 @@ pub fn run(cli: Cli) -> anyhow::Result<ExitCode> {
         Command::Serve(args) => serve::run(args),
         Command::Check(dir) => check::run(&dir),
         Command::Try(args) => try_run::run(args),
+        Command::Export(genesys::ExportTarget::Genesys(args)) => genesys::export(args),
+        Command::Genesys(command) => genesys::run(command),
     }
 }

@@ -1,0 +1,66 @@
+//! Genesys rules a bridge must follow to become a data action. `check` reports them as
+//! errors, and `export` refuses a bridge that breaks one.
+
+use http::Method;
+
+use crate::compile::Bridge;
+use crate::map::FieldSource;
+
+/// Input names Genesys keeps for itself.
+const RESERVED_INPUTS: [&str; 3] = ["orgId", "integrationId", "rawRequest"];
+
+/// The longest action timeout Genesys allows.
+pub const MAX_TIMEOUT_SECONDS: u64 = 60;
+
+/// Everything in `bridge` that Genesys would refuse, one message each.
+pub fn problems(bridge: &Bridge) -> Vec<String> {
+    let mut problems = Vec::new();
+    for field in &bridge.input.fields {
+        let name = field.name.as_str();
+        if !is_genesys_input_name(name) {
+            problems.push(format!(
+                "genesys: input `{name}` must start with a letter and hold only letters, digits, `_` and `-`"
+            ));
+        }
+        if RESERVED_INPUTS.contains(&name) {
+            problems.push(format!(
+                "genesys: input name `{name}` is reserved by Genesys"
+            ));
+        }
+    }
+    for field in &bridge.output.fields {
+        if matches!(field.source, FieldSource::Path(_)) && field.kind.is_none() {
+            problems.push(format!(
+                "genesys: output `{}` needs a `type`: Genesys needs one for every output, and an untyped value could hold nested arrays, which Genesys refuses",
+                field.name
+            ));
+        }
+    }
+    if bridge.upstream.timeout.as_secs_f64() > MAX_TIMEOUT_SECONDS as f64 {
+        problems.push(format!(
+            "genesys: upstream.timeout is {}, but a data action may wait at most {MAX_TIMEOUT_SECONDS}s",
+            humantime::format_duration(bridge.upstream.timeout)
+        ));
+    }
+    if ![
+        Method::GET,
+        Method::POST,
+        Method::PUT,
+        Method::PATCH,
+        Method::DELETE,
+    ]
+    .contains(&bridge.method)
+    {
+        problems.push(format!(
+            "genesys: route.method {} is not one a data action can send (GET, POST, PUT, PATCH, DELETE)",
+            bridge.method
+        ));
+    }
+    problems
+}
+
+fn is_genesys_input_name(name: &str) -> bool {
+    let mut chars = name.chars();
+    matches!(chars.next(), Some(c) if c.is_ascii_alphabetic())
+        && chars.all(|c| c.is_ascii_alphanumeric() || c == '_' || c == '-')
+}
