@@ -260,7 +260,7 @@ async fn run_test(args: TestArgs) -> anyhow::Result<ExitCode> {
         };
         println!(
             "step {:>2} {}: {outcome}",
-            op["step"],
+            op["step"].as_u64().unwrap_or(0),
             op["name"].as_str().unwrap_or("?")
         );
     }
