@@ -212,3 +212,28 @@ fn error_message(body: &Value) -> String {
         .unwrap_or("no message")
         .to_owned()
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn regions_by_domain_or_name() {
+        assert_eq!(region_domain("mypurecloud.ie").unwrap(), "mypurecloud.ie");
+        assert_eq!(
+            region_domain("api.mypurecloud.de").unwrap(),
+            "mypurecloud.de"
+        );
+        assert_eq!(region_domain("eu_west_1").unwrap(), "mypurecloud.ie");
+        assert_eq!(
+            region_domain("ap-southeast-2").unwrap(),
+            "mypurecloud.com.au"
+        );
+        assert_eq!(region_domain("US_EAST_1").unwrap(), "mypurecloud.com");
+        assert!(
+            region_domain("euw1")
+                .unwrap_err()
+                .contains("unknown Genesys Cloud region")
+        );
+    }
+}
