@@ -120,6 +120,42 @@ fn stages(c: &mut Criterion) {
     group.finish();
 }
 
+/// Rendering into each placement: path segment and query, headers, a JSON body.
+fn placements(c: &mut Criterion) {
+    let bridge = bridge(
+        "placements.yaml",
+        r#"
+route: { path: /orders }
+input:
+  id:    { type: integer, required: true }
+  name:  { type: string }
+  token: { type: string }
+upstream:
+  method: POST
+  url: "${JSONPLACEHOLDER_URL}/customers/{{input.id}}/orders"
+  query: { q: "{{input.name}}", limit: 10 }
+  headers: { X-Customer: "{{input.name}}", X-Token: "Bearer {{input.token}}" }
+  body:
+    customer: "{{input.id}}"
+    label: "order for {{input.name}}"
+    items: [{ sku: "A-1", qty: 2 }]
+"#,
+    );
+    let input = r#"{"id": 42, "name": "Zoë O'Brien & co", "token": "t-123"}"#.as_bytes();
+    let input = bridge
+        .input
+        .validate(Inbound::parse_json(input).unwrap())
+        .unwrap();
+    c.bench_function("render/url+query+headers+body", |b| {
+        b.iter(|| {
+            bridge
+                .upstream
+                .render(black_box(&input), "bench-id")
+                .unwrap()
+        })
+    });
+}
+
 fn big_body(c: &mut Criterion) {
     let bridge = bridge(
         "comments.yaml",
@@ -142,5 +178,5 @@ output:
     group.finish();
 }
 
-criterion_group!(benches, stages, big_body);
+criterion_group!(benches, stages, placements, big_body);
 criterion_main!(benches);

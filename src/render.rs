@@ -25,6 +25,7 @@ pub struct UpstreamTemplate {
     pub method: Method,
     /// `scheme://host[:port]`, fixed at load.
     pub origin: String,
+    /// The origin, parsed once.
     origin_url: Url,
     path: Vec<TextTemplate>,
     query: Vec<(String, TextTemplate)>,
@@ -112,12 +113,13 @@ impl UpstreamTemplate {
         }
     }
 
+    /// The URL is built on the origin parsed at load: only the path and query are set per
+    /// request, so the host is never parsed (or IDNA-processed) again.
     fn render_url(&self, input: &ValidInput, problems: &mut Vec<FieldProblem>) -> Option<Url> {
         let ctx = input.context();
-        let mut url = String::with_capacity(self.origin.len() + 64);
-        url.push_str(&self.origin);
+        let mut path = String::with_capacity(64);
         for segment in &self.path {
-            url.push('/');
+            path.push('/');
             match segment.render(ctx, Placement::PathSegment) {
                 Ok(text)
                     if is_dot_or_empty(&text) && !matches!(segment, TextTemplate::Literal(_)) =>
@@ -127,35 +129,36 @@ impl UpstreamTemplate {
                         "would make an empty, `.` or `..` URL path segment, which URL parsers remove",
                     ));
                 }
-                Ok(text) => url.push_str(&text),
+                Ok(text) => path.push_str(&text),
                 Err(e) => problems.extend(blame(segment, &e)),
             }
         }
-        if self.path.is_empty() {
-            url.push('/');
-        }
-        let mut separator = '?';
+        let mut query = String::new();
         for (key, value) in &self.query {
             match value.render(ctx, Placement::QueryValue) {
                 Ok(text) if text.is_empty() && !matches!(value, TextTemplate::Literal(_)) => {}
                 Ok(text) => {
-                    url.push(separator);
-                    url.push_str(key);
-                    url.push('=');
-                    url.push_str(&text);
-                    separator = '&';
+                    if !query.is_empty() {
+                        query.push('&');
+                    }
+                    query.push_str(key);
+                    query.push('=');
+                    query.push_str(&text);
                 }
                 Err(e) => problems.extend(blame(value, &e)),
             }
         }
-        let parsed = Url::parse(&url).ok().filter(|u| self.same_origin(u));
-        if parsed.is_none() && problems.is_empty() {
+        let mut url = self.origin_url.clone();
+        url.set_path(if path.is_empty() { "/" } else { &path });
+        url.set_query((!query.is_empty()).then_some(query.as_str()));
+        if !self.same_origin(&url) {
             problems.push(FieldProblem::new(
                 "",
                 "the upstream URL could not be built safely",
             ));
+            return None;
         }
-        parsed
+        Some(url)
     }
 
     /// Defence in depth: whatever the path holds, the origin must be the one fixed at load.

@@ -149,7 +149,7 @@ async fn try_prints_each_step_and_exits_0_on_success() {
     let text = stdout(&out);
     assert_eq!(out.status.code(), Some(0), "{text}");
     for expected in [
-        r#"validate {"user_id":1,"query_text":"hi"}"#.to_owned(),
+        r#"validate {"query_text":"hi","user_id":1}"#.to_owned(),
         format!("render   GET {}/posts/1", server.uri()),
         "accept: application/json".to_owned(),
         "fetch    200 OK in".to_owned(),

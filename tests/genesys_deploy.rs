@@ -530,7 +530,7 @@ async fn a_dry_run_lists_the_calls_and_makes_none() {
     let said = text(&out);
     assert!(said.contains("fetch-post: dry run, would call:"), "{said}");
     assert!(
-        said.contains("POST /api/v2/integrations/actions/drafts {category, name, integrationId, config, contract, secure}"),
+        said.contains("POST /api/v2/integrations/actions/drafts {category, config, contract, integrationId, name, secure}"),
         "{said}"
     );
     assert!(f.writes().is_empty());

@@ -127,23 +127,40 @@ fn every_shipped_bridge_exports_a_valid_action() {
     );
     for path in files {
         let action = read_json(&path);
-        let keys: Vec<&str> = action
+        let mut keys: Vec<&str> = action
             .as_object()
             .unwrap()
             .keys()
             .map(String::as_str)
             .collect();
+        let mut expected = vec![
+            "name",
+            "integrationType",
+            "actionType",
+            "config",
+            "contract",
+            "secure",
+        ];
+        keys.sort();
+        expected.sort();
         assert_eq!(
-            keys,
-            [
-                "name",
-                "integrationType",
-                "actionType",
-                "config",
-                "contract",
-                "secure"
-            ],
-            "{path:?}"
+            keys, expected,
+            "exactly the keys of an exported action: {path:?}"
+        );
+        let text = std::fs::read_to_string(&path).unwrap();
+        let at = |key: &str| text.find(&format!("\n  \"{key}\": ")).unwrap_or(usize::MAX);
+        let order = [
+            "name",
+            "integrationType",
+            "actionType",
+            "config",
+            "contract",
+            "secure",
+        ]
+        .map(at);
+        assert!(
+            order.windows(2).all(|w| w[0] < w[1]),
+            "in the order Genesys exports them: {path:?}"
         );
         assert!(path.to_str().unwrap().ends_with(".custom.json"));
         let timeout = action["config"]["timeoutSeconds"].as_u64().unwrap();

@@ -5,6 +5,7 @@
 //! gateway's flat reply as its result (`${rawResult}`), so the contracts are the only place
 //! where the two sides could disagree, and both are generated from the bridge.
 
+use serde::Serialize;
 use serde_json::{Map, Value, json};
 
 use crate::auth::InboundAuth;
@@ -57,20 +58,32 @@ impl Credential {
     }
 }
 
+/// An exported action, serialized with its top-level keys in the order Genesys exports them.
+#[derive(Debug, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct ActionFile {
+    pub name: String,
+    pub integration_type: &'static str,
+    pub action_type: &'static str,
+    pub config: Value,
+    pub contract: Value,
+    pub secure: bool,
+}
+
 /// The whole action file, or the Genesys rules the bridge breaks.
-pub fn action_file(bridge: &Bridge, base_url: &str) -> Result<Value, Vec<String>> {
+pub fn action_file(bridge: &Bridge, base_url: &str) -> Result<ActionFile, Vec<String>> {
     let problems = rules::problems(bridge);
     if !problems.is_empty() {
         return Err(problems);
     }
-    Ok(json!({
-        "name": bridge.name,
-        "integrationType": "custom-rest-actions",
-        "actionType": "custom",
-        "config": config(bridge, base_url),
-        "contract": contract(bridge),
-        "secure": false,
-    }))
+    Ok(ActionFile {
+        name: bridge.name.clone(),
+        integration_type: "custom-rest-actions",
+        action_type: "custom",
+        config: config(bridge, base_url),
+        contract: contract(bridge),
+        secure: false,
+    })
 }
 
 /// `config`: the request to the gateway and the response taken as it is.
