@@ -11,7 +11,6 @@ use std::time::Duration;
 
 use arc_swap::ArcSwap;
 
-use crate::fetch::Upstream;
 use crate::loader::Loader;
 use crate::metrics::Metrics;
 use crate::snapshot::Snapshot;
@@ -40,11 +39,10 @@ impl Default for Settings {
     }
 }
 
-/// State shared by every connection: the current snapshot and the upstream client.
+/// State shared by every connection and every worker: the current snapshot, settings, metrics.
 pub struct Gateway {
     snapshot: ArcSwap<Snapshot>,
     loader: Loader,
-    upstream: Upstream,
     settings: Settings,
     metrics: Metrics,
 }
@@ -53,7 +51,6 @@ impl Gateway {
     pub fn new(loader: Loader, settings: Settings) -> Arc<Self> {
         Arc::new(Gateway {
             snapshot: ArcSwap::from_pointee(Snapshot::empty()),
-            upstream: Upstream::new(settings.max_upstream_body),
             loader,
             settings,
             metrics: Metrics::new(),
@@ -97,10 +94,6 @@ impl Gateway {
 
     pub fn loader(&self) -> &Loader {
         &self.loader
-    }
-
-    pub fn upstream(&self) -> &Upstream {
-        &self.upstream
     }
 }
 

@@ -5,6 +5,7 @@ use std::convert::Infallible;
 use std::future::Future;
 use std::hash::{BuildHasher, Hasher};
 use std::io;
+use std::net::SocketAddr;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::{Duration, Instant};
@@ -16,10 +17,13 @@ use hyper::service::service_fn;
 use hyper_util::rt::{TokioExecutor, TokioIo, TokioTimer};
 use hyper_util::server::conn::auto;
 use hyper_util::server::graceful::GracefulShutdown;
+use socket2::{Domain, Protocol, Socket, Type};
 use tokio::net::TcpListener;
+use tokio::sync::watch;
 
 use crate::compile::Bridge;
 use crate::error::RequestError;
+use crate::fetch::Upstream;
 use crate::gateway::Gateway;
 use crate::inbound::{Encoding, Inbound, read_body};
 use crate::ops;
@@ -37,7 +41,7 @@ struct Outcome {
 
 impl Gateway {
     /// Answers one request. Never fails: every error becomes a JSON error response.
-    pub async fn handle<B>(&self, request: Request<B>) -> Response<Full<Bytes>>
+    pub async fn handle<B>(&self, upstream: &Upstream, request: Request<B>) -> Response<Full<Bytes>>
     where
         B: http_body::Body<Data = Bytes>,
         B::Error: Into<Box<dyn std::error::Error + Send + Sync>>,
@@ -57,7 +61,8 @@ impl Gateway {
                 upstream: None,
             }
         } else {
-            self.bridge_request(&snapshot, request, &request_id).await
+            self.bridge_request(upstream, &snapshot, request, &request_id)
+                .await
         };
         let upstream = outcome.upstream;
         tracing::info!(
@@ -76,6 +81,7 @@ impl Gateway {
 
     async fn bridge_request<B>(
         &self,
+        upstream: &Upstream,
         snapshot: &Snapshot,
         request: Request<B>,
         request_id: &str,
@@ -96,7 +102,7 @@ impl Gateway {
             }
             Lookup::NotFound => return failure(None, RequestError::NotFound.into(), request_id),
         };
-        match self.run(&bridge, request, request_id).await {
+        match self.run(upstream, &bridge, request, request_id).await {
             Ok(reply) => Outcome {
                 status: StatusCode::OK,
                 body: reply.body,
@@ -110,6 +116,7 @@ impl Gateway {
 
     async fn run<B>(
         &self,
+        upstream: &Upstream,
         bridge: &Bridge,
         request: Request<B>,
         request_id: &str,
@@ -128,7 +135,7 @@ impl Gateway {
         let encoding = Encoding::of(&parts.headers)?;
         let bytes = read_body(body, &parts.headers, self.settings().max_body).await?;
         let inbound = Inbound::parse(encoding, &bytes)?;
-        pipeline::run(bridge, self.upstream(), inbound, request_id).await
+        pipeline::run(bridge, upstream, inbound, request_id).await
     }
 }
 
@@ -184,7 +191,8 @@ fn new_request_id() -> String {
 }
 
 /// Serves `gateway` on `listener` until `shutdown` completes, then lets requests in flight
-/// finish for up to the shutdown grace period.
+/// finish for up to the shutdown grace period. The connections accepted here share one
+/// upstream client, whose pooled connections live on the runtime that calls this.
 pub async fn serve(
     gateway: Arc<Gateway>,
     listener: TcpListener,
@@ -198,16 +206,17 @@ pub async fn serve(
         .header_read_timeout(gateway.settings().header_read_timeout);
     builder.http2().timer(TokioTimer::new());
     let graceful = GracefulShutdown::new();
+    let upstream = Upstream::new(gateway.settings().max_upstream_body);
     tokio::pin!(shutdown);
     loop {
         tokio::select! {
             accepted = listener.accept() => match accepted {
                 Ok((tcp, _)) => {
                     let _ = tcp.set_nodelay(true);
-                    let gw = gateway.clone();
+                    let (gw, up) = (gateway.clone(), upstream.clone());
                     let service = service_fn(move |req| {
-                        let gw = gw.clone();
-                        async move { Ok::<_, Infallible>(gw.handle(req).await) }
+                        let (gw, up) = (gw.clone(), up.clone());
+                        async move { Ok::<_, Infallible>(gw.handle(&up, req).await) }
                     });
                     let conn = graceful.watch(builder.serve_connection(TokioIo::new(tcp), service).into_owned());
                     tokio::spawn(conn);
@@ -229,4 +238,67 @@ pub async fn serve(
         }
     }
     Ok(())
+}
+
+/// Serves on `addr` with `workers` threads, each with its own single-threaded runtime, its own
+/// `SO_REUSEPORT` listener (the kernel spreads connections over them) and its own upstream
+/// connections, so a request is handled start to end on one thread, as nginx's workers do.
+/// On this gateway's profile, a multi-threaded runtime spent a large share of its CPU waking
+/// threads and moving tasks between them. Returns once every worker is listening; the workers
+/// stop when `shutdown` turns true.
+pub fn spawn_workers(
+    gateway: Arc<Gateway>,
+    addr: SocketAddr,
+    workers: usize,
+    shutdown: watch::Receiver<bool>,
+) -> io::Result<(SocketAddr, Vec<std::thread::JoinHandle<()>>)> {
+    let first = reuseport_listener(addr)?;
+    let addr = first.local_addr()?; // port 0: the others join the port the first one got
+    let mut listeners = vec![first];
+    for _ in 1..workers.max(1) {
+        listeners.push(reuseport_listener(addr)?);
+    }
+    let handles = listeners
+        .into_iter()
+        .enumerate()
+        .map(|(i, listener)| {
+            let (gateway, mut shutdown) = (gateway.clone(), shutdown.clone());
+            std::thread::Builder::new()
+                .name(format!("bridgeway-worker-{i}"))
+                .spawn(move || {
+                    let runtime = match tokio::runtime::Builder::new_current_thread()
+                        .enable_all()
+                        .build()
+                    {
+                        Ok(runtime) => runtime,
+                        Err(e) => {
+                            return tracing::error!(error = %e, "worker runtime failed to start");
+                        }
+                    };
+                    runtime.block_on(async move {
+                        let stopped = async move {
+                            let _ = shutdown.wait_for(|stop| *stop).await;
+                        };
+                        let served = match TcpListener::from_std(listener) {
+                            Ok(listener) => serve(gateway, listener, stopped).await,
+                            Err(e) => Err(e),
+                        };
+                        if let Err(e) = served {
+                            tracing::error!(error = %e, "worker stopped");
+                        }
+                    });
+                })
+        })
+        .collect::<io::Result<_>>()?;
+    Ok((addr, handles))
+}
+
+fn reuseport_listener(addr: SocketAddr) -> io::Result<std::net::TcpListener> {
+    let socket = Socket::new(Domain::for_address(addr), Type::STREAM, Some(Protocol::TCP))?;
+    socket.set_reuse_address(true)?;
+    socket.set_reuse_port(true)?;
+    socket.set_nonblocking(true)?;
+    socket.bind(&addr.into())?;
+    socket.listen(1024)?;
+    Ok(socket.into())
 }

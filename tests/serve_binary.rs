@@ -131,3 +131,37 @@ async fn a_bad_file_at_start_up_does_not_stop_the_server() {
     assert_eq!(page["files"][0]["file"], "bad.yaml");
     assert_eq!(page["files"][0]["status"], "error");
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn several_workers_share_the_port_and_stop_cleanly_on_sigterm() {
+    let up = upstream_answering_ok().await;
+    let dir = tempfile::tempdir().unwrap();
+    std::fs::write(dir.path().join("v.yaml"), versioned("w")).unwrap();
+    let mut server = Server::start(dir.path(), &["--workers", "3"], &[("UP", &up.uri())]).await;
+
+    // Separate connections, so the kernel spreads them over the workers' listeners.
+    let requests = (0..60).map(|_| {
+        let url = format!("{}/v", server.base);
+        async move {
+            let client = http_client();
+            let r = client.post(url).json(&json!({})).send().await.unwrap();
+            r.status().as_u16()
+        }
+    });
+    let statuses = futures_util::future::join_all(requests).await;
+    assert!(statuses.iter().all(|s| *s == 200), "{statuses:?}");
+
+    server.signal(libc::SIGTERM);
+    let deadline = std::time::Instant::now() + Duration::from_secs(10);
+    let status = loop {
+        if let Some(status) = server.child.try_wait().unwrap() {
+            break status;
+        }
+        assert!(
+            std::time::Instant::now() < deadline,
+            "the server stops after SIGTERM"
+        );
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    };
+    assert_eq!(status.code(), Some(0));
+}

@@ -68,6 +68,9 @@ struct ServeArgs {
     /// Largest upstream answer body, in bytes (past it the answer is 502).
     #[arg(long, env = "BRIDGEWAY_MAX_UPSTREAM_BODY_BYTES", default_value_t = bridgeway::fetch::DEFAULT_MAX_UPSTREAM_BODY)]
     max_upstream_body_bytes: usize,
+    /// Worker threads, each serving its share of connections start to end (default: one per core).
+    #[arg(long, env = "BRIDGEWAY_WORKERS", value_parser = clap::value_parser!(u16).range(1..=1024))]
+    workers: Option<u16>,
     /// Do not watch the directory; reload only on SIGHUP and the periodic rescan.
     #[arg(long, env = "BRIDGEWAY_NO_WATCH")]
     no_watch: bool,

@@ -4,18 +4,20 @@ use std::process::ExitCode;
 
 use anyhow::Context;
 use bridgeway::reload::Trigger;
+use bridgeway::server::spawn_workers;
 use bridgeway::{Gateway, ReloadOptions, Reloader, Settings};
-use tokio::net::TcpListener;
 use tokio::signal::unix::{SignalKind, signal};
+use tokio::sync::watch;
 
 use super::ServeArgs;
 
 pub fn run(args: ServeArgs) -> anyhow::Result<ExitCode> {
     init_logging();
-    let runtime = tokio::runtime::Builder::new_multi_thread()
+    // The control runtime: the first load, reloads and signals. Requests run on the workers.
+    let control = tokio::runtime::Builder::new_current_thread()
         .enable_all()
         .build()?;
-    runtime.block_on(serve(args))?;
+    control.block_on(serve(args))?;
     Ok(ExitCode::SUCCESS)
 }
 
@@ -26,10 +28,14 @@ async fn serve(args: ServeArgs) -> anyhow::Result<()> {
         ..Settings::default()
     };
     let gateway = Gateway::new(args.bridges.loader(), settings);
-    let listener = TcpListener::bind(args.listen)
-        .await
+    let workers = args
+        .workers
+        .map(usize::from)
+        .unwrap_or_else(|| std::thread::available_parallelism().map_or(1, |n| n.get()));
+    let (stop, stopped) = watch::channel(false);
+    let (addr, handles) = spawn_workers(gateway.clone(), args.listen, workers, stopped)
         .with_context(|| format!("cannot listen on {}", args.listen))?;
-    tracing::info!(listen = %args.listen, bridges = %args.bridges.dir.display(), "listening");
+    tracing::info!(listen = %addr, workers, bridges = %args.bridges.dir.display(), "listening");
     let options = ReloadOptions {
         watch: !args.no_watch,
         rescan_every: (!args.rescan_interval.is_zero()).then_some(args.rescan_interval),
@@ -39,7 +45,12 @@ async fn serve(args: ServeArgs) -> anyhow::Result<()> {
     let reloader = Reloader::start(gateway.clone(), &options)
         .with_context(|| format!("cannot watch {}", args.bridges.dir.display()))?;
     tokio::spawn(reload_on_sighup(reloader.trigger()));
-    bridgeway::serve(gateway, listener, shutdown_signal()).await?;
+    shutdown_signal().await;
+    let _ = stop.send(true);
+    // Each worker drains its requests in flight (up to the grace period) before it ends.
+    tokio::task::spawn_blocking(move || handles.into_iter().for_each(|h| drop(h.join())))
+        .await
+        .context("a worker panicked")?;
     tracing::info!("stopped");
     Ok(())
 }
