@@ -51,9 +51,9 @@ fn post_body() -> Bytes {
     Bytes::from(serde_json::to_vec_pretty(&post).unwrap())
 }
 
-/// 500 comment objects, about 100 KB, the shape of JSONPlaceholder's /comments.
-fn comments_body() -> Bytes {
-    let comments: Vec<_> = (1..=500)
+/// `count` comment objects (500 make about 100 KB), the shape of JSONPlaceholder's /comments.
+fn comments_body(count: usize) -> Bytes {
+    let comments: Vec<_> = (1..=count)
         .map(|i| {
             json!({
                 "postId": i / 5 + 1,
@@ -169,12 +169,15 @@ output:
   post_7:      { path: "$[?@.postId == 7].id", type: array, items: integer }
 "#,
     );
-    let body = comments_body();
+    // The same mapping over ~10 KB, ~100 KB and ~1 MB: the cost must grow linearly.
     let mut group = c.benchmark_group("comments");
-    group.throughput(Throughput::Bytes(body.len() as u64));
-    group.bench_function("map 100 KB", |b| {
-        b.iter(|| pipeline::respond(&bridge, Ok(answer(black_box(&body)))).unwrap())
-    });
+    for (count, label) in [(50, "map 10 KB"), (500, "map 100 KB"), (5000, "map 1 MB")] {
+        let body = comments_body(count);
+        group.throughput(Throughput::Bytes(body.len() as u64));
+        group.bench_function(label, |b| {
+            b.iter(|| pipeline::respond(&bridge, Ok(answer(black_box(&body)))).unwrap())
+        });
+    }
     group.finish();
 }
 
