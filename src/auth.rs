@@ -90,14 +90,6 @@ impl InboundAuth {
         let offered_digest = sha256(offered.as_deref().unwrap_or_default());
         offered.is_some() && bool::from(offered_digest.ct_eq(expected))
     }
-
-    /// How Genesys must present the credential, for messages and export.
-    pub fn header(&self) -> Option<&HeaderName> {
-        match self {
-            InboundAuth::ApiKey { header, .. } => Some(header),
-            InboundAuth::Basic { .. } => None,
-        }
-    }
 }
 
 fn basic_credentials(headers: &HeaderMap) -> Option<Vec<u8>> {

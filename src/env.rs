@@ -191,10 +191,6 @@ impl Secrets {
             acc.replace(secret.as_str(), "***")
         })
     }
-
-    pub fn is_empty(&self) -> bool {
-        self.0.is_empty()
-    }
 }
 
 #[cfg(test)]

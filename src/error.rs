@@ -90,14 +90,6 @@ impl RequestError {
         }
     }
 
-    /// The upstream's own status, when it answered with an error.
-    pub fn upstream_status(&self) -> Option<u16> {
-        match self {
-            RequestError::UpstreamStatus(s) | RequestError::UpstreamRedirect(s) => Some(s.as_u16()),
-            _ => None,
-        }
-    }
-
     /// The JSON error body.
     pub fn to_json(&self, bridge: Option<&str>, request_id: &str) -> Vec<u8> {
         let details = match self {

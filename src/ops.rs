@@ -9,33 +9,56 @@ use crate::error::RequestError;
 use crate::metrics::Metrics;
 use crate::snapshot::Snapshot;
 
-/// Status, body and `Allow` header for an operations path.
+pub const JSON: &str = "application/json";
+/// What Prometheus scrapers expect; Prometheus 3 refuses a scrape with another type.
+pub const PROMETHEUS_TEXT: &str = "text/plain; version=0.0.4; charset=utf-8";
+
+/// The answer to an operations request.
+pub struct OpsAnswer {
+    pub status: StatusCode,
+    pub body: Vec<u8>,
+    pub content_type: &'static str,
+    pub allow: Option<String>,
+}
+
+impl OpsAnswer {
+    fn json(status: StatusCode, body: Vec<u8>) -> Self {
+        OpsAnswer {
+            status,
+            body,
+            content_type: JSON,
+            allow: None,
+        }
+    }
+}
+
+/// Answers an operations path (`/-/…`).
 pub fn answer(
     snapshot: &Snapshot,
     metrics: &Metrics,
     method: &Method,
     path: &str,
     request_id: &str,
-) -> (StatusCode, Vec<u8>, Option<String>) {
+) -> OpsAnswer {
     let known = matches!(path, "/-/health" | "/-/ready" | "/-/bridges" | "/-/metrics");
     if !known {
         let e = RequestError::NotFound;
-        return (e.status(), e.to_json(None, request_id), None);
+        return OpsAnswer::json(e.status(), e.to_json(None, request_id));
     }
     if method != Method::GET {
         let e = RequestError::MethodNotAllowed {
             allow: "GET".to_owned(),
         };
-        return (
-            e.status(),
-            e.to_json(None, request_id),
-            Some("GET".to_owned()),
-        );
-    }
-    if path == "/-/metrics" {
-        return (StatusCode::OK, metrics.render().into_bytes(), None);
+        let mut answer = OpsAnswer::json(e.status(), e.to_json(None, request_id));
+        answer.allow = Some("GET".to_owned());
+        return answer;
     }
     let (status, body) = match path {
+        "/-/metrics" => {
+            let mut answer = OpsAnswer::json(StatusCode::OK, metrics.render().into_bytes());
+            answer.content_type = PROMETHEUS_TEXT;
+            return answer;
+        }
         "/-/health" => (StatusCode::OK, json!({"status": "ok"})),
         "/-/ready" if snapshot.ready => (StatusCode::OK, json!({"status": "ready"})),
         "/-/ready" => (
@@ -44,7 +67,7 @@ pub fn answer(
         ),
         _ => (StatusCode::OK, bridges_page(snapshot)),
     };
-    (status, body.to_string().into_bytes(), None)
+    OpsAnswer::json(status, body.to_string().into_bytes())
 }
 
 #[derive(Serialize)]

@@ -23,9 +23,7 @@ const MAX_TIMEOUT: Duration = Duration::from_secs(600);
 #[derive(Debug, Clone)]
 pub struct UpstreamTemplate {
     pub method: Method,
-    /// `scheme://host[:port]`, fixed at load.
-    pub origin: String,
-    /// The origin, parsed once.
+    /// `scheme://host[:port]`, fixed at load and parsed once.
     origin_url: Url,
     path: Vec<TextTemplate>,
     query: Vec<(String, TextTemplate)>,
@@ -81,7 +79,6 @@ impl UpstreamTemplate {
         all_query.extend(query);
         Ok(UpstreamTemplate {
             method,
-            origin: url.origin,
             origin_url: url.origin_url,
             path: url.path,
             query: all_query,
@@ -275,7 +272,6 @@ fn parse_timeout(text: Option<&Text>) -> Result<Duration, String> {
 
 /// The URL template taken apart.
 struct UrlParts {
-    origin: String,
     origin_url: Url,
     path: Vec<TextTemplate>,
     query: Vec<(String, TextTemplate)>,
@@ -333,7 +329,6 @@ impl UrlParts {
             })
             .collect::<Result<_, String>>()?;
         Ok(UrlParts {
-            origin,
             origin_url,
             path,
             query,

@@ -34,6 +34,7 @@ use crate::snapshot::{Lookup, Snapshot};
 struct Outcome {
     status: StatusCode,
     body: Vec<u8>,
+    content_type: &'static str,
     bridge: Option<Arc<Bridge>>,
     allow: Option<String>,
     upstream: Option<(u16, Duration)>,
@@ -51,13 +52,13 @@ impl Gateway {
         let (method, path) = (request.method().clone(), request.uri().path().to_owned());
         let snapshot = self.snapshot();
         let outcome = if path.starts_with("/-/") {
-            let (status, body, allow) =
-                ops::answer(&snapshot, self.metrics(), &method, &path, &request_id);
+            let ops = ops::answer(&snapshot, self.metrics(), &method, &path, &request_id);
             Outcome {
-                status,
-                body,
+                status: ops.status,
+                body: ops.body,
+                content_type: ops.content_type,
                 bridge: None,
-                allow,
+                allow: ops.allow,
                 upstream: None,
             }
         } else {
@@ -106,6 +107,7 @@ impl Gateway {
             Ok(reply) => Outcome {
                 status: StatusCode::OK,
                 body: reply.body,
+                content_type: ops::JSON,
                 bridge: Some(bridge),
                 allow: None,
                 upstream: reply.upstream,
@@ -145,6 +147,7 @@ fn failure(bridge: Option<Arc<Bridge>>, f: Failure, request_id: &str) -> Outcome
         body: f
             .error
             .to_json(bridge.as_ref().map(|b| b.name.as_str()), request_id),
+        content_type: ops::JSON,
         bridge,
         allow: None,
         upstream: f.upstream,
@@ -157,7 +160,7 @@ fn respond(outcome: Outcome, request_id: &str) -> Response<Full<Bytes>> {
     let headers = response.headers_mut();
     headers.insert(
         http::header::CONTENT_TYPE,
-        HeaderValue::from_static("application/json"),
+        HeaderValue::from_static(outcome.content_type),
     );
     if let Ok(id) = HeaderValue::from_str(request_id) {
         headers.insert("x-request-id", id);

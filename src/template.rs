@@ -119,14 +119,6 @@ impl TextTemplate {
         }
     }
 
-    /// The input this template is exactly, if it is `{{input.NAME}}` and nothing else.
-    pub fn as_input(&self) -> Option<&str> {
-        match self {
-            TextTemplate::Input(name) => Some(name),
-            _ => None,
-        }
-    }
-
     /// Renders with `ctx`, whose data is `{"input": {...}}`.
     pub fn render(&self, ctx: &Context, placement: Placement) -> Result<String, String> {
         match self {
@@ -143,7 +135,7 @@ impl TextTemplate {
 }
 
 /// How a JSON value reads as text, the way Handlebars prints it.
-pub fn value_text(value: &Value) -> String {
+fn value_text(value: &Value) -> String {
     match value {
         Value::String(s) => s.clone(),
         Value::Null => String::new(),
@@ -307,7 +299,7 @@ mod tests {
     #[test]
     fn plain_and_single_input_templates_take_the_fast_path() {
         assert!(matches!(compile("abc").unwrap(), TextTemplate::Literal(s) if s == "abc"));
-        assert_eq!(compile("{{input.id}}").unwrap().as_input(), Some("id"));
+        assert!(matches!(compile("{{input.id}}").unwrap(), TextTemplate::Input(n) if n == "id"));
         assert!(matches!(
             compile("x-{{input.id}}").unwrap(),
             TextTemplate::Handlebars(..)

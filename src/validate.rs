@@ -141,9 +141,10 @@ impl InputContract {
 
 /// Genesys sends the literal text `${input.NAME}` for an optional input the flow did not set.
 fn is_unrendered_genesys_variable(value: &Value) -> bool {
-    let Value::String(s) = value else {
-        return false;
-    };
+    matches!(value, Value::String(s) if is_unrendered_genesys_text(s))
+}
+
+fn is_unrendered_genesys_text(s: &str) -> bool {
     s.strip_prefix("${input.")
         .and_then(|rest| rest.strip_suffix('}'))
         .is_some_and(|name| !name.is_empty() && !name.contains(['{', '}']))
@@ -180,9 +181,7 @@ fn convert_form_value(field: &InputField, text: String) -> Result<Value, FieldPr
     let wrong = |what: &str| FieldProblem::new(&field.name, format!("expected {what}"));
     match field.kind {
         InputType::String => Ok(Value::String(text)),
-        _ if is_unrendered_genesys_variable(&Value::String(text.clone())) => {
-            Ok(Value::String(text))
-        }
+        _ if is_unrendered_genesys_text(&text) => Ok(Value::String(text)),
         InputType::Integer => text
             .trim()
             .parse::<i64>()

@@ -124,3 +124,27 @@ fn sha256_hex(bytes: &[u8]) -> String {
         .map(|b| format!("{b:02x}"))
         .collect()
 }
+
+#[tokio::test]
+async fn metrics_are_prometheus_text() {
+    let dir = bridge_dir(&[("a.yaml", &bridge("a", "POST", "/api/a"))]);
+    let gw = TestGateway::start(dir.path(), &[]).await;
+    let reply = gw.get("/-/metrics").await;
+    assert_eq!(reply.status, 200);
+    assert_eq!(
+        reply.headers["content-type"],
+        "text/plain; version=0.0.4; charset=utf-8"
+    );
+    assert!(
+        reply.text.contains("bridgeway_bridges_loaded 1"),
+        "{}",
+        reply.text
+    );
+    assert!(
+        reply
+            .text
+            .contains("bridgeway_reloads_total{result=\"ok\"} 1"),
+        "{}",
+        reply.text
+    );
+}
