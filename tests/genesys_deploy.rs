@@ -370,6 +370,12 @@ impl Fixture {
     }
 }
 
+/// Fails with the whole output unless it contains `expected`.
+fn assert_said(out: &Output, expected: &str) {
+    let said = text(out);
+    assert!(said.contains(expected), "missing {expected:?} in:\n{said}");
+}
+
 fn text(out: &Output) -> String {
     format!(
         "{}{}",
@@ -382,17 +388,23 @@ fn fetch_post_dir() -> tempfile::TempDir {
     bridge_dir(&[("fetch-post.yaml", &fetch_post_yaml())])
 }
 
+/// fetch-post deployed, then its file edited by replacing `from` with `to`.
+async fn deployed_then_edited(f: &Fixture, from: &str, to: &str) -> tempfile::TempDir {
+    let dir = fetch_post_dir();
+    f.deploy(dir.path(), &[]).await;
+    let yaml = fetch_post_yaml().replace(from, to);
+    assert_ne!(yaml, fetch_post_yaml(), "the edit applies");
+    std::fs::write(dir.path().join("fetch-post.yaml"), yaml).unwrap();
+    dir
+}
+
 #[tokio::test]
 async fn deploy_creates_and_publishes_a_missing_action() {
     let f = fake_genesys().await;
     let dir = fetch_post_dir();
     let out = f.deploy(dir.path(), &[]).await;
     assert_eq!(out.status.code(), Some(0), "{}", text(&out));
-    assert!(
-        text(&out).contains("fetch-post: created and published action action-1"),
-        "{}",
-        text(&out)
-    );
+    assert_said(&out, "fetch-post: created and published action action-1");
     assert_eq!(
         f.writes(),
         [
@@ -425,21 +437,14 @@ async fn deploying_again_unchanged_changes_nothing() {
     let before = f.writes().len();
     let out = f.deploy(dir.path(), &[]).await;
     assert_eq!(out.status.code(), Some(0), "{}", text(&out));
-    assert!(
-        text(&out).contains("fetch-post: unchanged (action action-1)"),
-        "{}",
-        text(&out)
-    );
+    assert_said(&out, "fetch-post: unchanged (action action-1)");
     assert_eq!(f.writes().len(), before, "no call that changes anything");
 }
 
 #[tokio::test]
 async fn changed_config_goes_through_a_draft_with_versions() {
     let f = fake_genesys().await;
-    let dir = fetch_post_dir();
-    f.deploy(dir.path(), &[]).await;
-    let yaml = fetch_post_yaml().replace("timeout: 10s", "timeout: 20s");
-    std::fs::write(dir.path().join("fetch-post.yaml"), yaml).unwrap();
+    let dir = deployed_then_edited(&f, "timeout: 10s", "timeout: 20s").await;
 
     let out = f.deploy(dir.path(), &[]).await;
 
@@ -461,10 +466,7 @@ async fn changed_config_goes_through_a_draft_with_versions() {
 #[tokio::test]
 async fn a_changed_contract_is_refused_without_replace() {
     let f = fake_genesys().await;
-    let dir = fetch_post_dir();
-    f.deploy(dir.path(), &[]).await;
-    let yaml = fetch_post_yaml().replace("minimum: 1,", "minimum: 1, maximum: 100,");
-    std::fs::write(dir.path().join("fetch-post.yaml"), yaml).unwrap();
+    let dir = deployed_then_edited(&f, "minimum: 1,", "minimum: 1, maximum: 100,").await;
     let before = f.writes().len();
 
     let out = f.deploy(dir.path(), &[]).await;
@@ -485,10 +487,7 @@ async fn a_changed_contract_is_refused_without_replace() {
 #[tokio::test]
 async fn replace_creates_a_new_action_and_says_to_repoint_flows() {
     let f = fake_genesys().await;
-    let dir = fetch_post_dir();
-    f.deploy(dir.path(), &[]).await;
-    let yaml = fetch_post_yaml().replace("minimum: 1,", "minimum: 1, maximum: 100,");
-    std::fs::write(dir.path().join("fetch-post.yaml"), yaml).unwrap();
+    let dir = deployed_then_edited(&f, "minimum: 1,", "minimum: 1, maximum: 100,").await;
 
     let out = f.deploy(dir.path(), &["--replace"]).await;
 
@@ -514,11 +513,7 @@ async fn replace_creates_a_new_action_and_says_to_repoint_flows() {
         100
     );
     let again = f.deploy(dir.path(), &[]).await;
-    assert!(
-        text(&again).contains("fetch-post: unchanged (action action-2)"),
-        "{}",
-        text(&again)
-    );
+    assert_said(&again, "fetch-post: unchanged (action action-2)");
 }
 
 #[tokio::test]
@@ -556,10 +551,9 @@ async fn a_token_failure_says_so_without_the_secret() {
         )
         .await;
     assert_eq!(out.status.code(), Some(1));
-    assert!(
-        text(&out).contains("Genesys Cloud login failed (401): client authentication failed"),
-        "{}",
-        text(&out)
+    assert_said(
+        &out,
+        "Genesys Cloud login failed (401): client authentication failed",
     );
     assert!(f.writes().is_empty());
 }
@@ -576,11 +570,7 @@ async fn api_errors_are_reported_with_the_call_and_genesys_message() {
         assert_eq!(out.status.code(), Some(1));
         let expected =
             format!("error fetch-post: {method} {prefix} failed ({status}): injected failure");
-        assert!(
-            text(&out).contains(&expected),
-            "missing {expected:?} in {}",
-            text(&out)
-        );
+        assert_said(&out, &expected);
     }
 }
 

@@ -14,8 +14,28 @@ use common::{bridge_dir, env_map};
 use proptest::prelude::*;
 use serde_json::{Map, Value, json};
 
+/// The top-level keys of an exported action, in Genesys' order.
+const ACTION_KEYS: [&str; 6] = [
+    "name",
+    "integrationType",
+    "actionType",
+    "config",
+    "contract",
+    "secure",
+];
+
 fn export(dir: &Path, out: &Path, extra: &[&str]) -> std::process::Output {
+    export_with_env(dir, out, extra, &[])
+}
+
+fn export_with_env(
+    dir: &Path,
+    out: &Path,
+    extra: &[&str],
+    env: &[(&str, &str)],
+) -> std::process::Output {
     Command::new(env!("CARGO_BIN_EXE_bridgeway"))
+        .envs(env.iter().copied())
         .args([
             "export",
             "genesys",
@@ -133,15 +153,8 @@ fn every_shipped_bridge_exports_a_valid_action() {
             .keys()
             .map(String::as_str)
             .collect();
-        let mut expected = vec![
-            "name",
-            "integrationType",
-            "actionType",
-            "config",
-            "contract",
-            "secure",
-        ];
         keys.sort();
+        let mut expected = ACTION_KEYS;
         expected.sort();
         assert_eq!(
             keys, expected,
@@ -149,15 +162,7 @@ fn every_shipped_bridge_exports_a_valid_action() {
         );
         let text = std::fs::read_to_string(&path).unwrap();
         let at = |key: &str| text.find(&format!("\n  \"{key}\": ")).unwrap_or(usize::MAX);
-        let order = [
-            "name",
-            "integrationType",
-            "actionType",
-            "config",
-            "contract",
-            "secure",
-        ]
-        .map(at);
+        let order = ACTION_KEYS.map(at);
         assert!(
             order.windows(2).all(|w| w[0] < w[1]),
             "in the order Genesys exports them: {path:?}"
@@ -201,21 +206,11 @@ fn credentials_map_to_genesys_credential_types() {
         ),
     ]);
     let out = tempfile::tempdir().unwrap();
-    let run = Command::new(env!("CARGO_BIN_EXE_bridgeway"))
-        .args([
-            "export",
-            "genesys",
-            "--base-url",
-            "https://gw.example.com",
-            "--bridges",
-        ])
-        .arg(dir.path())
-        .arg("--out")
-        .arg(out.path())
-        .env("K", "key-value-never-printed")
-        .env("P", "password-never-printed")
-        .output()
-        .unwrap();
+    let secrets = [
+        ("K", "key-value-never-printed"),
+        ("P", "password-never-printed"),
+    ];
+    let run = export_with_env(dir.path(), out.path(), &[], &secrets);
     let said = String::from_utf8_lossy(&run.stdout);
     assert_eq!(run.status.code(), Some(0), "{said}");
     assert!(

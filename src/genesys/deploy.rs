@@ -110,14 +110,7 @@ pub async fn deploy(
             let patched = calls
                 .send(Method::PATCH, &format!("{ACTIONS}/{id}/draft"), Some(body))
                 .await?;
-            let publish = json!({ "version": patched["version"] });
-            calls
-                .send(
-                    Method::POST,
-                    &format!("{ACTIONS}/{id}/draft/publish"),
-                    Some(publish),
-                )
-                .await?;
+            publish(&mut calls, &id, &patched).await?;
             Outcome::Updated { id }
         }
         (false, _) if !options.replace => Outcome::ContractChanged { id },
@@ -157,15 +150,21 @@ async fn create(
         .send(Method::POST, &format!("{ACTIONS}/drafts"), Some(body))
         .await?;
     let id = draft["id"].as_str().unwrap_or("<new id>").to_owned();
-    let publish = json!({ "version": draft["version"] });
+    publish(calls, &id, &draft).await?;
+    Ok(id)
+}
+
+/// Publishes the action's draft, naming the version Genesys gave the draft.
+async fn publish(calls: &mut Calls<'_>, id: &str, draft: &Value) -> Result<(), ApiError> {
+    let body = json!({ "version": draft["version"] });
     calls
         .send(
             Method::POST,
             &format!("{ACTIONS}/{id}/draft/publish"),
-            Some(publish),
+            Some(body),
         )
-        .await?;
-    Ok(id)
+        .await
+        .map(drop)
 }
 
 /// The keys this tool sets; anything else Genesys adds is not a difference.
