@@ -69,9 +69,10 @@ impl Upstream {
             if let Some(body) = request.body {
                 builder = builder.body(body);
             }
-            let response = builder.send().await.map_err(classify)?;
+            let mut response = builder.send().await.map_err(classify)?;
             let status = response.status();
-            let headers = response.headers().clone();
+            // Taken, not cloned: reading the body does not need them.
+            let headers = std::mem::take(response.headers_mut());
             let body = self.read_capped(response).await?;
             Ok(UpstreamResponse {
                 status,
