@@ -90,6 +90,22 @@ impl RequestError {
         }
     }
 
+    /// The kind of upstream failure behind this error, for the metrics.
+    pub fn upstream_failure(&self) -> Option<&'static str> {
+        use RequestError::*;
+        match self {
+            Fetch(FetchError::Timeout(_)) => Some("timeout"),
+            Fetch(FetchError::Connect) => Some("connect"),
+            Fetch(FetchError::TooLarge(_)) => Some("too_large"),
+            Fetch(FetchError::Failed(_)) => Some("failed"),
+            UpstreamStatus(_) => Some("status"),
+            UpstreamRedirect(_) => Some("redirect"),
+            UpstreamNotJson => Some("invalid_json"),
+            Mapping(_) => Some("mapping"),
+            _ => None,
+        }
+    }
+
     /// The JSON error body.
     pub fn to_json(&self, bridge: Option<&str>, request_id: &str) -> Vec<u8> {
         let details = match self {

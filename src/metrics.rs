@@ -5,15 +5,54 @@ use prometheus_client::encoding::EncodeLabelSet;
 use prometheus_client::metrics::counter::Counter;
 use prometheus_client::metrics::family::Family;
 use prometheus_client::metrics::gauge::Gauge;
+use prometheus_client::metrics::histogram::Histogram;
 use prometheus_client::registry::Registry;
+use std::time::Duration;
 
 #[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
 pub struct ResultLabel {
     pub result: &'static str,
 }
 
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+pub struct RequestLabels {
+    /// Empty for a path no bridge serves.
+    pub bridge: String,
+    pub status: u16,
+}
+
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+pub struct BridgeLabel {
+    pub bridge: String,
+}
+
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+pub struct FailureLabels {
+    pub bridge: String,
+    /// timeout, connect, status, redirect, invalid_json, mapping, too_large, failed
+    pub kind: &'static str,
+}
+
+type Histograms = Family<BridgeLabel, Histogram, fn() -> Histogram>;
+
+/// Latency buckets from 1 ms to 30 s: gateway overhead is well under a millisecond, and a
+/// Genesys data action may wait up to 60 s.
+fn latency_histogram() -> Histogram {
+    Histogram::new([
+        0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0, 30.0,
+    ])
+}
+
 pub struct Metrics {
     registry: Registry,
+    /// Requests to bridge routes (not `/-/`), by bridge and answered status.
+    pub requests: Family<RequestLabels, Counter>,
+    pub request_seconds: Histograms,
+    /// Time to the upstream's whole answer, when there was one.
+    pub upstream_seconds: Histograms,
+    /// Upstream calls that failed, by kind, also when `on_error: output` answered 200.
+    pub upstream_failures: Family<FailureLabels, Counter>,
+    pub in_flight: Gauge,
     /// Reloads by result: `ok` (every file loaded), `partial` (some failed and kept their
     /// last good version), `failed` (the directory could not be read).
     pub reloads: Family<ResultLabel, Counter>,
@@ -42,6 +81,36 @@ impl Metrics {
             "Bridges being served",
             bridges_loaded.clone(),
         );
+        let requests = Family::<RequestLabels, Counter>::default();
+        registry.register(
+            "requests",
+            "Requests to bridge routes, by bridge and status",
+            requests.clone(),
+        );
+        let request_seconds: Histograms = Family::new_with_constructor(latency_histogram);
+        registry.register(
+            "request_duration_seconds",
+            "Time to answer a request, by bridge",
+            request_seconds.clone(),
+        );
+        let upstream_seconds: Histograms = Family::new_with_constructor(latency_histogram);
+        registry.register(
+            "upstream_duration_seconds",
+            "Time to the upstream's whole answer, by bridge",
+            upstream_seconds.clone(),
+        );
+        let upstream_failures = Family::<FailureLabels, Counter>::default();
+        registry.register(
+            "upstream_failures",
+            "Failed upstream calls, by bridge and kind",
+            upstream_failures.clone(),
+        );
+        let in_flight = Gauge::default();
+        registry.register(
+            "requests_in_flight",
+            "Requests to bridge routes being answered now",
+            in_flight.clone(),
+        );
         let bridge_files_failed = Gauge::default();
         registry.register(
             "bridge_files_failed",
@@ -50,6 +119,11 @@ impl Metrics {
         );
         Metrics {
             registry,
+            requests,
+            request_seconds,
+            upstream_seconds,
+            upstream_failures,
+            in_flight,
             reloads,
             bridges_loaded,
             bridge_files_failed,
@@ -58,6 +132,40 @@ impl Metrics {
 
     pub fn reload(&self, result: &'static str) {
         self.reloads.get_or_create(&ResultLabel { result }).inc();
+    }
+
+    /// Records one answered request to a bridge route (`bridge` empty when none matched).
+    pub fn request(
+        &self,
+        bridge: &str,
+        status: u16,
+        took: Duration,
+        upstream: Option<Duration>,
+        failure: Option<&'static str>,
+    ) {
+        let bridge = bridge.to_owned();
+        self.requests
+            .get_or_create(&RequestLabels {
+                bridge: bridge.clone(),
+                status,
+            })
+            .inc();
+        let label = BridgeLabel { bridge };
+        self.request_seconds
+            .get_or_create(&label)
+            .observe(took.as_secs_f64());
+        if let Some(upstream) = upstream {
+            self.upstream_seconds
+                .get_or_create(&label)
+                .observe(upstream.as_secs_f64());
+        }
+        if let Some(kind) = failure {
+            let labels = FailureLabels {
+                bridge: label.bridge,
+                kind,
+            };
+            self.upstream_failures.get_or_create(&labels).inc();
+        }
     }
 
     /// The Prometheus text exposition.

@@ -14,11 +14,13 @@ use crate::fetch::{FetchError, Upstream, UpstreamResponse};
 use crate::inbound::Inbound;
 use crate::map::{Answer, Mode};
 
-/// A successful reply and what the upstream did, for the request log.
+/// A successful reply and what the upstream did, for the request log and the metrics.
 #[derive(Debug)]
 pub struct Reply {
     pub body: Vec<u8>,
     pub upstream: Option<(u16, Duration)>,
+    /// The kind of upstream failure an `on_error: output` reply stands for.
+    pub upstream_failure: Option<&'static str>,
 }
 
 /// A failed request and what the upstream did, for the request log.
@@ -57,10 +59,12 @@ pub async fn run(
         .as_ref()
         .ok()
         .map(|r| (r.status.as_u16(), r.elapsed));
-    match respond(bridge, fetched) {
+    let (result, upstream_failure) = respond_noting(bridge, fetched);
+    match result {
         Ok(body) => Ok(Reply {
             body,
             upstream: seen,
+            upstream_failure,
         }),
         Err(error) => Err(Failure {
             error,
@@ -75,16 +79,26 @@ pub fn respond(
     bridge: &Bridge,
     fetched: Result<UpstreamResponse, FetchError>,
 ) -> Result<Vec<u8>, RequestError> {
+    respond_noting(bridge, fetched).0
+}
+
+/// [`respond`], and the kind of upstream failure if there was one, which an `on_error: output`
+/// reply would otherwise hide from the metrics.
+fn respond_noting(
+    bridge: &Bridge,
+    fetched: Result<UpstreamResponse, FetchError>,
+) -> (Result<Vec<u8>, RequestError>, Option<&'static str>) {
     let (response, error) = match fetched {
         Ok(response) => match map_success(bridge, &response) {
-            Ok(body) => return Ok(body),
+            Ok(body) => return (Ok(body), None),
             Err(error) => (Some(response), error),
         },
         Err(e) => (None, RequestError::Fetch(e)),
     };
+    let kind = error.upstream_failure();
     match bridge.on_error {
-        OnError::Status => Err(error),
-        OnError::Output => Ok(map_failure(bridge, response.as_ref(), &error)),
+        OnError::Status => (Err(error), kind),
+        OnError::Output => (Ok(map_failure(bridge, response.as_ref(), &error)), kind),
     }
 }
 

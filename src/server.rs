@@ -35,6 +35,7 @@ struct Outcome {
     status: StatusCode,
     body: Vec<u8>,
     content_type: &'static str,
+    upstream_failure: Option<&'static str>,
     bridge: Option<Arc<Bridge>>,
     allow: Option<String>,
     upstream: Option<(u16, Duration)>,
@@ -57,13 +58,24 @@ impl Gateway {
                 status: ops.status,
                 body: ops.body,
                 content_type: ops.content_type,
+                upstream_failure: None,
                 bridge: None,
                 allow: ops.allow,
                 upstream: None,
             }
         } else {
-            self.bridge_request(upstream, &snapshot, request, &request_id)
-                .await
+            let _in_flight = InFlight::enter(&self.metrics().in_flight);
+            let outcome = self
+                .bridge_request(upstream, &snapshot, request, &request_id)
+                .await;
+            self.metrics().request(
+                outcome.bridge.as_ref().map_or("", |b| b.name.as_str()),
+                outcome.status.as_u16(),
+                started.elapsed(),
+                outcome.upstream.map(|u| u.1),
+                outcome.upstream_failure,
+            );
+            outcome
         };
         let upstream = outcome.upstream;
         tracing::info!(
@@ -108,6 +120,7 @@ impl Gateway {
                 status: StatusCode::OK,
                 body: reply.body,
                 content_type: ops::JSON,
+                upstream_failure: reply.upstream_failure,
                 bridge: Some(bridge),
                 allow: None,
                 upstream: reply.upstream,
@@ -148,6 +161,7 @@ fn failure(bridge: Option<Arc<Bridge>>, f: Failure, request_id: &str) -> Outcome
             .error
             .to_json(bridge.as_ref().map(|b| b.name.as_str()), request_id),
         content_type: ops::JSON,
+        upstream_failure: f.error.upstream_failure(),
         bridge,
         allow: None,
         upstream: f.upstream,
@@ -304,4 +318,20 @@ fn reuseport_listener(addr: SocketAddr) -> io::Result<std::net::TcpListener> {
     socket.bind(&addr.into())?;
     socket.listen(1024)?;
     Ok(socket.into())
+}
+
+/// Counts a request in flight for as long as it lives, also when its connection drops mid-way.
+struct InFlight<'a>(&'a prometheus_client::metrics::gauge::Gauge);
+
+impl<'a> InFlight<'a> {
+    fn enter(gauge: &'a prometheus_client::metrics::gauge::Gauge) -> Self {
+        gauge.inc();
+        InFlight(gauge)
+    }
+}
+
+impl Drop for InFlight<'_> {
+    fn drop(&mut self) {
+        self.0.dec();
+    }
 }
