@@ -54,7 +54,24 @@ pub async fn run(
         .upstream
         .render(&input, request_id)
         .map_err(RequestError::InvalidInput)?;
+    tracing::debug!(
+        target: "bridgeway::bodies",
+        request_id,
+        bridge = %bridge.name,
+        request = %request.describe(&bridge.secrets),
+        "upstream request"
+    );
     let fetched = upstream.send(request).await;
+    if let Ok(response) = &fetched {
+        tracing::debug!(
+            target: "bridgeway::bodies",
+            request_id,
+            bridge = %bridge.name,
+            status = response.status.as_u16(),
+            body = %bridge.secrets.mask(&String::from_utf8_lossy(&response.body)),
+            "upstream answer"
+        );
+    }
     let seen = fetched
         .as_ref()
         .ok()

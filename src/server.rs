@@ -149,6 +149,13 @@ impl Gateway {
         }
         let encoding = Encoding::of(&parts.headers)?;
         let bytes = read_body(body, &parts.headers, self.settings().max_body).await?;
+        tracing::debug!(
+            target: "bridgeway::bodies",
+            request_id,
+            bridge = %bridge.name,
+            body = %bridge.secrets.mask(&String::from_utf8_lossy(&bytes)),
+            "inbound body"
+        );
         let inbound = Inbound::parse(encoding, &bytes)?;
         pipeline::run(bridge, upstream, inbound, request_id).await
     }

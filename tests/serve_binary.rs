@@ -2,80 +2,10 @@
 
 mod common;
 
-use std::process::{Child, Command, Stdio};
 use std::time::Duration;
 
-use common::{closed_port, eventually, http_client, upstream_answering_ok};
+use common::{Server, eventually, http_client, upstream_answering_ok};
 use serde_json::json;
-
-/// A running `bridgeway serve`, killed when dropped.
-struct Server {
-    child: Child,
-    base: String,
-    client: reqwest::Client,
-}
-
-impl Server {
-    async fn start(dir: &std::path::Path, extra: &[&str], env: &[(&str, &str)]) -> Self {
-        let port = closed_port().await;
-        let listen = format!("127.0.0.1:{port}");
-        let mut cmd = Command::new(env!("CARGO_BIN_EXE_bridgeway"));
-        cmd.args([
-            "serve",
-            "--bridges",
-            dir.to_str().unwrap(),
-            "--listen",
-            &listen,
-        ])
-        .args(extra)
-        .stdout(Stdio::null())
-        .stderr(Stdio::null());
-        for (k, v) in env {
-            cmd.env(k, v);
-        }
-        let server = Server {
-            child: cmd.spawn().unwrap(),
-            base: format!("http://{listen}"),
-            client: http_client(),
-        };
-        let ready = eventually(|| async {
-            let r = server
-                .client
-                .get(format!("{}/-/ready", server.base))
-                .send()
-                .await;
-            r.is_ok_and(|r| r.status() == 200)
-        })
-        .await;
-        assert!(ready, "the server starts and loads its bridges");
-        server
-    }
-
-    fn signal(&self, signal: libc::c_int) {
-        // SAFETY: kill(2) on our own child's pid has no memory-safety preconditions.
-        let rc = unsafe { libc::kill(self.child.id() as libc::pid_t, signal) };
-        assert_eq!(rc, 0, "signal delivered");
-    }
-
-    async fn version(&self, route: &str) -> String {
-        let r = self
-            .client
-            .post(format!("{}{route}", self.base))
-            .json(&json!({}))
-            .send()
-            .await
-            .unwrap();
-        let body: serde_json::Value = r.json().await.unwrap();
-        body["version"].as_str().unwrap_or_default().to_owned()
-    }
-}
-
-impl Drop for Server {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-    }
-}
 
 fn versioned(version: &str) -> String {
     format!(

@@ -71,12 +71,24 @@ struct ServeArgs {
     /// Worker threads, each serving its share of connections start to end (default: one per core).
     #[arg(long, env = "BRIDGEWAY_WORKERS", value_parser = clap::value_parser!(u16).range(1..=1024))]
     workers: Option<u16>,
+    /// Log lines as text or as one JSON object each.
+    #[arg(long, env = "BRIDGEWAY_LOG_FORMAT", value_enum, default_value = "text")]
+    log_format: LogFormat,
+    /// Log request and upstream bodies (at debug level, with secret values masked).
+    #[arg(long, env = "BRIDGEWAY_LOG_BODIES")]
+    log_bodies: bool,
     /// Do not watch the directory; reload only on SIGHUP and the periodic rescan.
     #[arg(long, env = "BRIDGEWAY_NO_WATCH")]
     no_watch: bool,
     /// Reload this often even without a change event (for NFS and the like); 0 turns it off.
     #[arg(long, env = "BRIDGEWAY_RESCAN_INTERVAL", default_value = "30s", value_parser = humantime::parse_duration)]
     rescan_interval: std::time::Duration,
+}
+
+#[derive(Debug, Clone, Copy, clap::ValueEnum)]
+pub enum LogFormat {
+    Text,
+    Json,
 }
 
 #[derive(Debug, Args)]

@@ -9,10 +9,10 @@ use bridgeway::{Gateway, ReloadOptions, Reloader, Settings};
 use tokio::signal::unix::{SignalKind, signal};
 use tokio::sync::watch;
 
-use super::ServeArgs;
+use super::{LogFormat, ServeArgs};
 
 pub fn run(args: ServeArgs) -> anyhow::Result<ExitCode> {
-    init_logging();
+    init_logging(args.log_format, args.log_bodies);
     // The control runtime: the first load, reloads and signals. Requests run on the workers.
     let control = tokio::runtime::Builder::new_current_thread()
         .enable_all()
@@ -82,11 +82,22 @@ async fn shutdown_signal() {
     tracing::info!("shutting down: finishing requests in flight");
 }
 
-fn init_logging() {
+/// `RUST_LOG` sets the levels (default `info`). Bodies are logged under their own target, which
+/// stays off whatever `RUST_LOG` says unless `--log-bodies` turns it on.
+fn init_logging(format: LogFormat, log_bodies: bool) {
+    let bodies = if log_bodies {
+        "bridgeway::bodies=debug"
+    } else {
+        "bridgeway::bodies=off"
+    };
     let filter = tracing_subscriber::EnvFilter::try_from_default_env()
-        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info"));
-    tracing_subscriber::fmt()
+        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info"))
+        .add_directive(bodies.parse().expect("a valid directive"));
+    let logs = tracing_subscriber::fmt()
         .with_env_filter(filter)
-        .with_writer(std::io::stderr)
-        .init();
+        .with_writer(std::io::stderr);
+    match format {
+        LogFormat::Text => logs.init(),
+        LogFormat::Json => logs.json().init(),
+    }
 }
