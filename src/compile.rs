@@ -6,6 +6,7 @@
 use std::fmt;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
+use std::sync::atomic::AtomicUsize;
 
 use http::Method;
 
@@ -30,6 +31,8 @@ pub struct Bridge {
     pub on_error: OnError,
     /// Values from the environment that must never be shown.
     pub secrets: Secrets,
+    /// Requests this bridge is answering now (bounded by the server's per-bridge limit).
+    pub in_flight: AtomicUsize,
 }
 
 /// A problem with one bridge file, located as precisely as the parser allows.
@@ -151,6 +154,7 @@ pub fn compile(file: BridgeFile, stem: &str, mut secrets: Secrets) -> Result<Bri
                 output,
                 on_error: file.on_error,
                 secrets,
+                in_flight: AtomicUsize::new(0),
             })
         }
         _ => Err(errs),

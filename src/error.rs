@@ -25,6 +25,10 @@ pub enum RequestError {
         "Content-Type `{0}` is not accepted: send application/json or application/x-www-form-urlencoded"
     )]
     UnsupportedMediaType(String),
+    #[error("the request body nests deeper than {limit} levels")]
+    TooDeep { limit: usize },
+    #[error("this bridge is answering {limit} requests already; retry shortly")]
+    Overloaded { limit: usize },
     #[error("the request body could not be read")]
     BodyUnreadable,
     #[error("the request body is empty: send a JSON object")]
@@ -56,7 +60,10 @@ impl RequestError {
             Unauthorized => StatusCode::UNAUTHORIZED,
             PayloadTooLarge { .. } => StatusCode::PAYLOAD_TOO_LARGE,
             UnsupportedMediaType(_) => StatusCode::UNSUPPORTED_MEDIA_TYPE,
-            BodyUnreadable | EmptyBody | InvalidJson(_) | NotAnObject(_) => StatusCode::BAD_REQUEST,
+            BodyUnreadable | EmptyBody | InvalidJson(_) | NotAnObject(_) | TooDeep { .. } => {
+                StatusCode::BAD_REQUEST
+            }
+            Overloaded { .. } => StatusCode::SERVICE_UNAVAILABLE,
             InvalidInput(_) => StatusCode::UNPROCESSABLE_ENTITY,
             UpstreamStatus(status) => *status,
             Fetch(FetchError::Timeout(_)) => StatusCode::GATEWAY_TIMEOUT,
@@ -75,6 +82,8 @@ impl RequestError {
             PayloadTooLarge { .. } => "payload_too_large",
             UnsupportedMediaType(_) => "unsupported_media_type",
             BodyUnreadable => "body_unreadable",
+            TooDeep { .. } => "too_deep",
+            Overloaded { .. } => "overloaded",
             EmptyBody => "empty_body",
             InvalidJson(_) => "invalid_json",
             NotAnObject(_) => "not_an_object",

@@ -26,6 +26,14 @@ pub struct Settings {
     pub header_read_timeout: Duration,
     /// How long requests in flight may take to finish after a shutdown signal.
     pub shutdown_grace: Duration,
+    /// Most headers a request may carry.
+    pub max_headers: usize,
+    /// Largest request head (request line and headers), in bytes.
+    pub max_header_bytes: usize,
+    /// Deepest nesting of a JSON body (Genesys allows 50 levels).
+    pub max_json_depth: usize,
+    /// Requests one bridge answers at once; past it, 503 with `Retry-After`.
+    pub max_in_flight_per_bridge: usize,
 }
 
 impl Default for Settings {
@@ -35,6 +43,10 @@ impl Default for Settings {
             max_upstream_body: crate::fetch::DEFAULT_MAX_UPSTREAM_BODY,
             header_read_timeout: Duration::from_secs(10),
             shutdown_grace: Duration::from_secs(30),
+            max_headers: 100,
+            max_header_bytes: 64 * 1024,
+            max_json_depth: 50,
+            max_in_flight_per_bridge: 1024,
         }
     }
 }

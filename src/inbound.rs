@@ -76,6 +76,30 @@ where
     }
 }
 
+/// Refuses JSON nested deeper than `limit` before parsing it, so a hostile body costs one linear
+/// scan and no recursion.
+pub fn check_depth(body: &[u8], limit: usize) -> Result<(), RequestError> {
+    let (mut depth, mut in_string, mut escaped) = (0usize, false, false);
+    for &b in body {
+        match (in_string, escaped, b) {
+            (true, true, _) => escaped = false,
+            (true, false, b'\\') => escaped = true,
+            (true, false, b'"') => in_string = false,
+            (true, false, _) => {}
+            (false, _, b'"') => in_string = true,
+            (false, _, b'{' | b'[') => {
+                depth += 1;
+                if depth > limit {
+                    return Err(RequestError::TooDeep { limit });
+                }
+            }
+            (false, _, b'}' | b']') => depth = depth.saturating_sub(1),
+            _ => {}
+        }
+    }
+    Ok(())
+}
+
 impl Inbound {
     pub fn parse(encoding: Encoding, body: &[u8]) -> Result<Self, RequestError> {
         match encoding {
@@ -140,6 +164,18 @@ mod tests {
         ] {
             assert_eq!(Inbound::parse_json(body).unwrap_err().code(), code);
         }
+    }
+
+    #[test]
+    fn depth_counts_brackets_outside_strings_only() {
+        assert!(check_depth(br#"{"a": {"b": [1, {"c": 2}]}}"#, 4).is_ok());
+        assert!(check_depth(br#"{"a": {"b": [1, {"c": 2}]}}"#, 3).is_err());
+        assert!(check_depth(br#"{"a": "[[[[[[{{{{\"[["}"#, 1).is_ok());
+        let deep = "[".repeat(10_000);
+        assert_eq!(
+            check_depth(deep.as_bytes(), 50).unwrap_err().code(),
+            "too_deep"
+        );
     }
 
     #[test]

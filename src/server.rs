@@ -7,7 +7,7 @@ use std::hash::{BuildHasher, Hasher};
 use std::io;
 use std::net::SocketAddr;
 use std::sync::Arc;
-use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
 use std::time::{Duration, Instant};
 
 use bytes::Bytes;
@@ -25,7 +25,7 @@ use crate::compile::Bridge;
 use crate::error::RequestError;
 use crate::fetch::Upstream;
 use crate::gateway::Gateway;
-use crate::inbound::{Encoding, Inbound, read_body};
+use crate::inbound::{Encoding, Inbound, check_depth, read_body};
 use crate::ops;
 use crate::pipeline::{self, Failure};
 use crate::snapshot::{Lookup, Snapshot};
@@ -141,6 +141,10 @@ impl Gateway {
         B::Error: Into<Box<dyn std::error::Error + Send + Sync>>,
     {
         let (parts, body) = request.into_parts();
+        let limit = self.settings().max_in_flight_per_bridge;
+        let Some(_slot) = Slot::take(&bridge.in_flight, limit) else {
+            return Err(RequestError::Overloaded { limit }.into());
+        };
         // Credentials first: a caller without them learns nothing about the input contract.
         if let Some(auth) = &bridge.auth
             && !auth.accepts(&parts.headers)
@@ -149,6 +153,9 @@ impl Gateway {
         }
         let encoding = Encoding::of(&parts.headers)?;
         let bytes = read_body(body, &parts.headers, self.settings().max_body).await?;
+        if encoding == Encoding::Json {
+            check_depth(&bytes, self.settings().max_json_depth)?;
+        }
         tracing::debug!(
             target: "bridgeway::bodies",
             request_id,
@@ -185,6 +192,9 @@ fn respond(outcome: Outcome, request_id: &str) -> Response<Full<Bytes>> {
     );
     if let Ok(id) = HeaderValue::from_str(request_id) {
         headers.insert("x-request-id", id);
+    }
+    if outcome.status == StatusCode::SERVICE_UNAVAILABLE {
+        headers.insert(http::header::RETRY_AFTER, HeaderValue::from_static("1"));
     }
     if let Some(allow) = outcome.allow.and_then(|a| HeaderValue::from_str(&a).ok()) {
         headers.insert(http::header::ALLOW, allow);
@@ -223,11 +233,15 @@ pub async fn serve(
     shutdown: impl Future<Output = ()>,
 ) -> io::Result<()> {
     let mut builder = auto::Builder::new(TokioExecutor::new());
-    // Without a timer hyper does not enforce the header read timeout at all.
+    let settings = gateway.settings();
+    // Without a timer hyper does not enforce the header read timeout at all. A request head
+    // over the limits is answered 431 by hyper itself.
     builder
         .http1()
         .timer(TokioTimer::new())
-        .header_read_timeout(gateway.settings().header_read_timeout);
+        .header_read_timeout(settings.header_read_timeout)
+        .max_headers(settings.max_headers)
+        .max_buf_size(settings.max_header_bytes.max(8192));
     builder.http2().timer(TokioTimer::new());
     let graceful = GracefulShutdown::new();
     let upstream = Upstream::new(gateway.settings().max_upstream_body);
@@ -340,5 +354,22 @@ impl<'a> InFlight<'a> {
 impl Drop for InFlight<'_> {
     fn drop(&mut self) {
         self.0.dec();
+    }
+}
+
+/// One of a bridge's in-flight places, given back when the request ends however it ends.
+struct Slot<'a>(&'a AtomicUsize);
+
+impl<'a> Slot<'a> {
+    fn take(count: &'a AtomicUsize, limit: usize) -> Option<Self> {
+        let before = count.fetch_add(1, Ordering::AcqRel);
+        let slot = Slot(count);
+        (before < limit).then_some(slot)
+    }
+}
+
+impl Drop for Slot<'_> {
+    fn drop(&mut self) {
+        self.0.fetch_sub(1, Ordering::AcqRel);
     }
 }

@@ -68,6 +68,28 @@ struct ServeArgs {
     /// Largest upstream answer body, in bytes (past it the answer is 502).
     #[arg(long, env = "BRIDGEWAY_MAX_UPSTREAM_BODY_BYTES", default_value_t = bridgeway::fetch::DEFAULT_MAX_UPSTREAM_BODY)]
     max_upstream_body_bytes: usize,
+    /// How long a client may take to send its request headers (slow clients are cut off).
+    #[arg(long, env = "BRIDGEWAY_HEADER_READ_TIMEOUT", default_value = "10s", value_parser = humantime::parse_duration)]
+    header_read_timeout: std::time::Duration,
+    /// Most headers one request may carry (past it: 431).
+    #[arg(long, env = "BRIDGEWAY_MAX_HEADERS", default_value_t = 100)]
+    max_headers: usize,
+    /// Largest request head, request line and headers, in bytes (past it: 431; at least 8192).
+    #[arg(long, env = "BRIDGEWAY_MAX_HEADER_BYTES", default_value_t = 65536)]
+    max_header_bytes: usize,
+    /// Deepest nesting of a JSON body (Genesys allows 50).
+    #[arg(long, env = "BRIDGEWAY_MAX_JSON_DEPTH", default_value_t = 50)]
+    max_json_depth: usize,
+    /// Requests one bridge answers at once; past it, 503 with Retry-After.
+    #[arg(
+        long,
+        env = "BRIDGEWAY_MAX_IN_FLIGHT_PER_BRIDGE",
+        default_value_t = 1024
+    )]
+    max_in_flight_per_bridge: usize,
+    /// How long requests in flight may take to finish after SIGTERM or SIGINT.
+    #[arg(long, env = "BRIDGEWAY_SHUTDOWN_GRACE", default_value = "30s", value_parser = humantime::parse_duration)]
+    shutdown_grace: std::time::Duration,
     /// Worker threads, each serving its share of connections start to end (default: one per core).
     #[arg(long, env = "BRIDGEWAY_WORKERS", value_parser = clap::value_parser!(u16).range(1..=1024))]
     workers: Option<u16>,

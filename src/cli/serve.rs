@@ -25,7 +25,12 @@ async fn serve(args: ServeArgs) -> anyhow::Result<()> {
     let settings = Settings {
         max_body: args.max_body_bytes,
         max_upstream_body: args.max_upstream_body_bytes,
-        ..Settings::default()
+        header_read_timeout: args.header_read_timeout,
+        shutdown_grace: args.shutdown_grace,
+        max_headers: args.max_headers,
+        max_header_bytes: args.max_header_bytes,
+        max_json_depth: args.max_json_depth,
+        max_in_flight_per_bridge: args.max_in_flight_per_bridge,
     };
     let gateway = Gateway::new(args.bridges.loader(), settings);
     let workers = args
@@ -45,6 +50,10 @@ async fn serve(args: ServeArgs) -> anyhow::Result<()> {
     let reloader = Reloader::start(gateway.clone(), &options)
         .with_context(|| format!("cannot watch {}", args.bridges.dir.display()))?;
     tokio::spawn(reload_on_sighup(reloader.trigger()));
+    if !addr.ip().is_loopback() {
+        tracing::warn!(listen = %addr, "listening beyond loopback without TLS: put a TLS proxy in front (Genesys calls over HTTPS only)");
+        tokio::spawn(warn_about_open_bridges(gateway.clone()));
+    }
     shutdown_signal().await;
     let _ = stop.send(true);
     // Each worker drains its requests in flight (up to the grace period) before it ends.
@@ -53,6 +62,21 @@ async fn serve(args: ServeArgs) -> anyhow::Result<()> {
         .context("a worker panicked")?;
     tracing::info!("stopped");
     Ok(())
+}
+
+/// Once the first load is done, names the bridges anyone who reaches the port can call.
+async fn warn_about_open_bridges(gateway: std::sync::Arc<Gateway>) {
+    while !gateway.snapshot().ready {
+        tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+    }
+    for served in gateway
+        .snapshot()
+        .served
+        .iter()
+        .filter(|s| s.bridge.auth.is_none())
+    {
+        tracing::warn!(bridge = %served.bridge.name, "bridge has no auth and the gateway listens beyond loopback");
+    }
 }
 
 async fn reload_on_sighup(trigger: Trigger) {
