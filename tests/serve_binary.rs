@@ -95,3 +95,53 @@ async fn several_workers_share_the_port_and_stop_cleanly_on_sigterm() {
     };
     assert_eq!(status.code(), Some(0));
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_request_in_flight_finishes_after_sigterm_and_new_connections_are_refused() {
+    let up = wiremock::MockServer::start().await;
+    wiremock::Mock::given(wiremock::matchers::any())
+        .respond_with(
+            wiremock::ResponseTemplate::new(200)
+                .set_body_json(json!({}))
+                .set_delay(Duration::from_millis(1500)),
+        )
+        .mount(&up)
+        .await;
+    let dir = tempfile::tempdir().unwrap();
+    std::fs::write(dir.path().join("v.yaml"), versioned("slow")).unwrap();
+    let mut server = Server::start(dir.path(), &["--workers", "2"], &[("UP", &up.uri())]).await;
+
+    let url = format!("{}/v", server.base);
+    let in_flight = tokio::spawn(async move {
+        let r = http_client()
+            .post(url)
+            .json(&json!({}))
+            .send()
+            .await
+            .unwrap();
+        (r.status().as_u16(), r.text().await.unwrap())
+    });
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    server.signal(libc::SIGTERM);
+    tokio::time::sleep(Duration::from_millis(300)).await;
+
+    let addr = server.base.trim_start_matches("http://").to_owned();
+    let refused = tokio::net::TcpStream::connect(&addr).await;
+    assert!(refused.is_err(), "no new connections once shutting down");
+    let (status, body) = in_flight.await.unwrap();
+    assert_eq!(status, 200, "the request in flight completes: {body}");
+    assert!(body.contains("\"version\":\"slow\""), "{body}");
+
+    let deadline = std::time::Instant::now() + Duration::from_secs(10);
+    let exit = loop {
+        if let Some(status) = server.child.try_wait().unwrap() {
+            break status;
+        }
+        assert!(
+            std::time::Instant::now() < deadline,
+            "the server exits once drained"
+        );
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    };
+    assert_eq!(exit.code(), Some(0));
+}
