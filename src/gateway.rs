@@ -10,6 +10,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use arc_swap::ArcSwap;
+use tokio_rustls::TlsAcceptor;
 
 use crate::loader::Loader;
 use crate::metrics::Metrics;
@@ -57,16 +58,27 @@ pub struct Gateway {
     loader: Loader,
     settings: Settings,
     metrics: Metrics,
+    tls: Option<TlsAcceptor>,
 }
 
 impl Gateway {
     pub fn new(loader: Loader, settings: Settings) -> Arc<Self> {
+        Self::with_tls(loader, settings, None)
+    }
+
+    /// A gateway whose connections start with a TLS handshake when `tls` is given.
+    pub fn with_tls(loader: Loader, settings: Settings, tls: Option<TlsAcceptor>) -> Arc<Self> {
         Arc::new(Gateway {
             snapshot: ArcSwap::from_pointee(Snapshot::empty()),
             loader,
             settings,
             metrics: Metrics::new(),
+            tls,
         })
+    }
+
+    pub fn tls(&self) -> Option<&TlsAcceptor> {
+        self.tls.as_ref()
     }
 
     /// The snapshot in force now.

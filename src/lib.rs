@@ -12,7 +12,7 @@
 //! | fetch | [`fetch`] | the shared upstream client |
 //! | map | [`map`], [`jsonpath`] | the upstream answer turned into the flat reply |
 //! | | [`pipeline`] | the four steps in order, and `on_error` |
-//! | serve | [`server`], [`ops`], [`error`], [`metrics`] | hyper, the `/-/` endpoints, error bodies |
+//! | serve | [`server`], [`tls`], [`ops`], [`error`], [`metrics`] | hyper, TLS, the `/-/` endpoints, error bodies |
 //! | swap | [`snapshot`], [`loader`], [`gateway`] | the immutable route table; loading a directory into one; the atomic swap |
 //! | reload | [`reload`] | watching the directory, `SIGHUP`, periodic rescans |
 //! | Genesys | [`genesys`] | the data action generated from a bridge; Platform API deploy and test |
@@ -37,6 +37,7 @@ pub mod render;
 pub mod server;
 pub mod snapshot;
 pub mod template;
+pub mod tls;
 pub mod validate;
 
 pub use compile::{Bridge, Problem};

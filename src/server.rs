@@ -256,8 +256,25 @@ pub async fn serve(
                         let (gw, up) = (gw.clone(), up.clone());
                         async move { Ok::<_, Infallible>(gw.handle(&up, req).await) }
                     });
-                    let conn = graceful.watch(builder.serve_connection(TokioIo::new(tcp), service).into_owned());
-                    tokio::spawn(conn);
+                    match gateway.tls() {
+                        None => {
+                            let conn = builder.serve_connection(TokioIo::new(tcp), service).into_owned();
+                            tokio::spawn(graceful.watch(conn));
+                        }
+                        Some(tls) => {
+                            let (tls, builder, watcher) = (tls.clone(), builder.clone(), graceful.watcher());
+                            let timeout = settings.header_read_timeout;
+                            tokio::spawn(async move {
+                                // A failed or stalled handshake (plain HTTP on this port, a
+                                // scanner) just closes the connection.
+                                let Ok(Ok(stream)) = tokio::time::timeout(timeout, tls.accept(tcp)).await else {
+                                    return;
+                                };
+                                let conn = builder.serve_connection(TokioIo::new(stream), service).into_owned();
+                                let _ = watcher.watch(conn).await;
+                            });
+                        }
+                    }
                 }
                 Err(e) => {
                     // Out of file descriptors and the like: back off instead of spinning.

@@ -68,6 +68,13 @@ struct ServeArgs {
     /// Largest upstream answer body, in bytes (past it the answer is 502).
     #[arg(long, env = "BRIDGEWAY_MAX_UPSTREAM_BODY_BYTES", default_value_t = bridgeway::fetch::DEFAULT_MAX_UPSTREAM_BODY)]
     max_upstream_body_bytes: usize,
+    /// TLS certificate chain, PEM, leaf first with its intermediates (Genesys rejects servers that
+    /// omit them). Re-read when the file changes.
+    #[arg(long, env = "BRIDGEWAY_TLS_CERT", requires = "tls_key")]
+    tls_cert: Option<PathBuf>,
+    /// TLS private key, PEM.
+    #[arg(long, env = "BRIDGEWAY_TLS_KEY", requires = "tls_cert")]
+    tls_key: Option<PathBuf>,
     /// How long a client may take to send its request headers (slow clients are cut off).
     #[arg(long, env = "BRIDGEWAY_HEADER_READ_TIMEOUT", default_value = "10s", value_parser = humantime::parse_duration)]
     header_read_timeout: std::time::Duration,

@@ -5,6 +5,7 @@ use std::process::ExitCode;
 use anyhow::Context;
 use bridgeway::reload::Trigger;
 use bridgeway::server::spawn_workers;
+use bridgeway::tls::TlsFiles;
 use bridgeway::{Gateway, ReloadOptions, Reloader, Settings};
 use tokio::signal::unix::{SignalKind, signal};
 use tokio::sync::watch;
@@ -32,7 +33,18 @@ async fn serve(args: ServeArgs) -> anyhow::Result<()> {
         max_json_depth: args.max_json_depth,
         max_in_flight_per_bridge: args.max_in_flight_per_bridge,
     };
-    let gateway = Gateway::new(args.bridges.loader(), settings);
+    let tls = match (&args.tls_cert, &args.tls_key) {
+        (Some(cert), Some(key)) => Some(
+            bridgeway::tls::acceptor(TlsFiles {
+                cert: cert.clone(),
+                key: key.clone(),
+            })
+            .context("cannot load the TLS certificate")?,
+        ),
+        _ => None,
+    };
+    let encrypted = tls.is_some();
+    let gateway = Gateway::with_tls(args.bridges.loader(), settings, tls);
     let workers = args
         .workers
         .map(usize::from)
@@ -40,7 +52,7 @@ async fn serve(args: ServeArgs) -> anyhow::Result<()> {
     let (stop, stopped) = watch::channel(false);
     let (addr, handles) = spawn_workers(gateway.clone(), args.listen, workers, stopped)
         .with_context(|| format!("cannot listen on {}", args.listen))?;
-    tracing::info!(listen = %addr, workers, bridges = %args.bridges.dir.display(), "listening");
+    tracing::info!(listen = %addr, workers, tls = encrypted, bridges = %args.bridges.dir.display(), "listening");
     let options = ReloadOptions {
         watch: !args.no_watch,
         rescan_every: (!args.rescan_interval.is_zero()).then_some(args.rescan_interval),
@@ -51,7 +63,9 @@ async fn serve(args: ServeArgs) -> anyhow::Result<()> {
         .with_context(|| format!("cannot watch {}", args.bridges.dir.display()))?;
     tokio::spawn(reload_on_sighup(reloader.trigger()));
     if !addr.ip().is_loopback() {
-        tracing::warn!(listen = %addr, "listening beyond loopback without TLS: put a TLS proxy in front (Genesys calls over HTTPS only)");
+        if !encrypted {
+            tracing::warn!(listen = %addr, "listening beyond loopback without TLS: give --tls-cert and --tls-key or put a TLS proxy in front (Genesys calls over HTTPS only)");
+        }
         tokio::spawn(warn_about_open_bridges(gateway.clone()));
     }
     shutdown_signal().await;
