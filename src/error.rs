@@ -27,6 +27,8 @@ pub enum RequestError {
     UnsupportedMediaType(String),
     #[error("the request body nests deeper than {limit} levels")]
     TooDeep { limit: usize },
+    #[error("the request headers are too large: at most {count} headers and {bytes} bytes")]
+    HeadersTooLarge { count: usize, bytes: usize },
     #[error("this bridge is answering {limit} requests already; retry shortly")]
     Overloaded { limit: usize },
     #[error("the request body could not be read")]
@@ -64,6 +66,7 @@ impl RequestError {
                 StatusCode::BAD_REQUEST
             }
             Overloaded { .. } => StatusCode::SERVICE_UNAVAILABLE,
+            HeadersTooLarge { .. } => StatusCode::REQUEST_HEADER_FIELDS_TOO_LARGE,
             InvalidInput(_) => StatusCode::UNPROCESSABLE_ENTITY,
             UpstreamStatus(status) => *status,
             Fetch(FetchError::Timeout(_)) => StatusCode::GATEWAY_TIMEOUT,
@@ -84,6 +87,7 @@ impl RequestError {
             BodyUnreadable => "body_unreadable",
             TooDeep { .. } => "too_deep",
             Overloaded { .. } => "overloaded",
+            HeadersTooLarge { .. } => "headers_too_large",
             EmptyBody => "empty_body",
             InvalidJson(_) => "invalid_json",
             NotAnObject(_) => "not_an_object",

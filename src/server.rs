@@ -52,7 +52,9 @@ impl Gateway {
         let request_id = request_id(request.headers());
         let (method, path) = (request.method().clone(), request.uri().path().to_owned());
         let snapshot = self.snapshot();
-        let outcome = if path.starts_with("/-/") {
+        let outcome = if let Err(error) = self.check_head(request.headers()) {
+            failure(None, error.into(), &request_id)
+        } else if path.starts_with("/-/") {
             let ops = ops::answer(&snapshot, self.metrics(), &method, &path, &request_id);
             Outcome {
                 status: ops.status,
@@ -90,6 +92,22 @@ impl Gateway {
             "request"
         );
         respond(outcome, &request_id)
+    }
+
+    /// The header limits, checked here so that a request over them gets a JSON error.
+    fn check_head(&self, headers: &http::HeaderMap) -> Result<(), RequestError> {
+        let (count, bytes) = (
+            self.settings().max_headers,
+            self.settings().max_header_bytes,
+        );
+        let size: usize = headers
+            .iter()
+            .map(|(n, v)| n.as_str().len() + v.len() + 4)
+            .sum();
+        if headers.len() > count || size > bytes {
+            return Err(RequestError::HeadersTooLarge { count, bytes });
+        }
+        Ok(())
     }
 
     async fn bridge_request<B>(
@@ -234,14 +252,15 @@ pub async fn serve(
 ) -> io::Result<()> {
     let mut builder = auto::Builder::new(TokioExecutor::new());
     let settings = gateway.settings();
-    // Without a timer hyper does not enforce the header read timeout at all. A request head
-    // over the limits is answered 431 by hyper itself.
+    // Without a timer hyper does not enforce the header read timeout at all. The header limits
+    // are checked in `handle`, which can answer with a JSON error; hyper's own, at twice them,
+    // only cut off floods (with a bare 431).
     builder
         .http1()
         .timer(TokioTimer::new())
         .header_read_timeout(settings.header_read_timeout)
-        .max_headers(settings.max_headers)
-        .max_buf_size(settings.max_header_bytes.max(8192));
+        .max_headers(settings.max_headers.saturating_mul(2).max(100))
+        .max_buf_size(settings.max_header_bytes.saturating_mul(2).max(8192));
     builder.http2().timer(TokioTimer::new());
     let graceful = GracefulShutdown::new();
     let upstream = Upstream::new(gateway.settings().max_upstream_body);

@@ -171,17 +171,38 @@ async fn odd_paths_reach_no_bridge() {
 
 #[tokio::test]
 async fn header_floods_are_refused() {
-    let (_up, _dir, gw) = gateway(Settings::default()).await;
-    let many: String = (0..200).map(|i| format!("X-Flood-{i}: {i}\r\n")).collect();
-    let huge = format!("X-Huge: {}\r\n", "h".repeat(100 * 1024));
-    for headers in [many, huge] {
+    let settings = Settings {
+        max_headers: 50,
+        max_header_bytes: 16 * 1024,
+        ..Settings::default()
+    };
+    let (_up, _dir, gw) = gateway(settings).await;
+    let headers = |n: usize| {
+        (0..n)
+            .map(|i| format!("X-Flood-{i}: {i}\r\n"))
+            .collect::<String>()
+    };
+    let big = |len: usize| format!("X-Big: {}\r\n", "h".repeat(len));
+    // Over the limits: a JSON error. Far over them: hyper cuts the request off by itself.
+    for (extra, json) in [
+        (headers(60), true),
+        (big(20 * 1024), true),
+        (headers(500), false),
+        (big(200 * 1024), false),
+    ] {
         let request =
-            format!("GET /-/health HTTP/1.1\r\nHost: x\r\n{headers}Connection: close\r\n\r\n");
+            format!("POST /api/x HTTP/1.1\r\nHost: x\r\n{extra}Connection: close\r\n\r\n");
         let answer = raw(&gw, request.as_bytes()).await;
         assert!(
             answer.starts_with("HTTP/1.1 431"),
             "{}",
             &answer[..answer.len().min(200)]
+        );
+        assert_eq!(
+            answer.contains("\"code\":\"headers_too_large\""),
+            json,
+            "{}",
+            &answer[..answer.len().min(300)]
         );
     }
     assert_healthy(&gw).await;
