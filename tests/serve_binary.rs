@@ -82,17 +82,10 @@ async fn several_workers_share_the_port_and_stop_cleanly_on_sigterm() {
     assert!(statuses.iter().all(|s| *s == 200), "{statuses:?}");
 
     server.signal(libc::SIGTERM);
-    let deadline = std::time::Instant::now() + Duration::from_secs(10);
-    let status = loop {
-        if let Some(status) = server.child.try_wait().unwrap() {
-            break status;
-        }
-        assert!(
-            std::time::Instant::now() < deadline,
-            "the server stops after SIGTERM"
-        );
-        tokio::time::sleep(Duration::from_millis(50)).await;
-    };
+    let status = server
+        .wait_exit(Duration::from_secs(10))
+        .await
+        .expect("the server stops after SIGTERM");
     assert_eq!(status.code(), Some(0));
 }
 
@@ -132,16 +125,9 @@ async fn a_request_in_flight_finishes_after_sigterm_and_new_connections_are_refu
     assert_eq!(status, 200, "the request in flight completes: {body}");
     assert!(body.contains("\"version\":\"slow\""), "{body}");
 
-    let deadline = std::time::Instant::now() + Duration::from_secs(10);
-    let exit = loop {
-        if let Some(status) = server.child.try_wait().unwrap() {
-            break status;
-        }
-        assert!(
-            std::time::Instant::now() < deadline,
-            "the server exits once drained"
-        );
-        tokio::time::sleep(Duration::from_millis(50)).await;
-    };
+    let exit = server
+        .wait_exit(Duration::from_secs(10))
+        .await
+        .expect("the server exits once drained");
     assert_eq!(exit.code(), Some(0));
 }
