@@ -42,9 +42,5 @@ pub fn run(dir: &BridgesDir) -> anyhow::Result<ExitCode> {
         problems.len(),
         bad_files
     );
-    Ok(if problems.is_empty() {
-        ExitCode::SUCCESS
-    } else {
-        ExitCode::FAILURE
-    })
+    Ok(super::exit_code(!problems.is_empty()))
 }

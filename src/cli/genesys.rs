@@ -183,11 +183,7 @@ pub fn export(args: ExportArgs) -> anyhow::Result<ExitCode> {
             }
         }
     }
-    Ok(if failed {
-        ExitCode::FAILURE
-    } else {
-        ExitCode::SUCCESS
-    })
+    Ok(super::exit_code(failed))
 }
 
 pub fn run(command: GenesysCommand) -> anyhow::Result<ExitCode> {
@@ -234,11 +230,7 @@ async fn run_deploy(args: DeployArgs) -> anyhow::Result<ExitCode> {
             }
         }
     }
-    Ok(if failed {
-        ExitCode::FAILURE
-    } else {
-        ExitCode::SUCCESS
-    })
+    Ok(super::exit_code(failed))
 }
 
 async fn run_test(args: TestArgs) -> anyhow::Result<ExitCode> {
@@ -270,9 +262,5 @@ async fn run_test(args: TestArgs) -> anyhow::Result<ExitCode> {
     println!("result   {}", result["finalResult"]);
     let success = result["success"].as_bool() == Some(true);
     println!("success  {success}");
-    Ok(if success {
-        ExitCode::SUCCESS
-    } else {
-        ExitCode::FAILURE
-    })
+    Ok(super::exit_code(!success))
 }

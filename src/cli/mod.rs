@@ -131,6 +131,15 @@ struct TryArgs {
     bridges: BridgesDir,
 }
 
+/// Exit 1 when anything failed, 0 otherwise.
+fn exit_code(failed: bool) -> ExitCode {
+    if failed {
+        ExitCode::FAILURE
+    } else {
+        ExitCode::SUCCESS
+    }
+}
+
 pub fn run(cli: Cli) -> anyhow::Result<ExitCode> {
     match cli.command {
         Command::Serve(args) => serve::run(args),
