@@ -162,3 +162,81 @@ fn a_missing_or_wrong_file_is_a_clear_error() {
     let err = acceptor(files).err().unwrap().to_string();
     assert!(err.contains("cert.pem: holds no certificate"), "{err}");
 }
+
+/// The gateway's own upstream hop over TLS: the real binary trusts the roots the system gives it
+/// (here `SSL_CERT_FILE`, as on a machine with a private CA) and refuses an upstream whose
+/// certificate it cannot verify.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn calls_an_https_upstream_and_verifies_its_certificate() {
+    let up = upstream_answering_ok().await;
+    let (certs, inner) = (
+        tempfile::tempdir().unwrap(),
+        bridge_dir(&[("t.yaml", BRIDGE)]),
+    );
+    let ca = Ca::new();
+    ca.issue(certs.path());
+    std::fs::write(certs.path().join("ca.pem"), ca.0.pem()).unwrap();
+    let tls_upstream = tls_gateway(certs.path(), inner.path(), &up.uri()).await;
+    let outer = bridge_dir(&[(
+        "outer.yaml",
+        "route: { path: /outer }\n\
+         upstream: { method: POST, url: \"${UP}/t\", body: { asked: yes } }\n\
+         output: { status: { from: status }, inner: { path: $.status, type: integer } }\n",
+    )]);
+    let https = format!("https://localhost:{}", tls_upstream.port());
+    let ca_file = certs.path().join("ca.pem");
+
+    let trusting = common::Server::start(
+        outer.path(),
+        &[],
+        &[("UP", &https), ("SSL_CERT_FILE", ca_file.to_str().unwrap())],
+    )
+    .await;
+    let reply = common::Reply::from(
+        trusting
+            .client
+            .post(format!("{}/outer", trusting.base))
+            .json(&json!({}))
+            .send()
+            .await
+            .unwrap(),
+    )
+    .await;
+    assert_eq!(reply.status, 200, "{}", reply.text);
+    assert_eq!(reply.json, json!({"status": 200, "inner": 200}));
+    let seen = up.received_requests().await.unwrap();
+    assert_eq!(seen.len(), 1, "the TLS upstream passed the call on");
+
+    let stranger = tempfile::tempdir().unwrap();
+    let other_ca = Ca::new();
+    std::fs::write(stranger.path().join("ca.pem"), other_ca.0.pem()).unwrap();
+    let doubting = common::Server::start(
+        outer.path(),
+        &[],
+        &[
+            ("UP", &https),
+            (
+                "SSL_CERT_FILE",
+                stranger.path().join("ca.pem").to_str().unwrap(),
+            ),
+        ],
+    )
+    .await;
+    let reply = common::Reply::from(
+        doubting
+            .client
+            .post(format!("{}/outer", doubting.base))
+            .json(&json!({}))
+            .send()
+            .await
+            .unwrap(),
+    )
+    .await;
+    assert_eq!(reply.status, 502, "{}", reply.text);
+    reply.assert_error_shape("upstream_unreachable");
+    assert_eq!(
+        up.received_requests().await.unwrap().len(),
+        1,
+        "nothing got through"
+    );
+}

@@ -1,0 +1,230 @@
+//! The upstream hop at the byte level: a scripted HTTP/1.1 server on 127.0.0.1 answers exactly
+//! what each test writes, so chunking, cut-off answers and closed keep-alive connections are
+//! under the test's control rather than a mock server's.
+
+mod common;
+
+use std::sync::{Arc, Mutex};
+
+use bridgeway::Settings;
+use common::{TestGateway, bridge_dir, fetch_post_yaml};
+use serde_json::json;
+use tokio::io::{AsyncReadExt, AsyncWriteExt};
+use tokio::net::{TcpListener, TcpStream};
+
+const ROUTE: &str = "/api/v1/fetch-post";
+const POST: &str = r#"{"userId": 1, "id": 7, "title": "seven", "body": "the body"}"#;
+
+/// What the scripted upstream does with one request.
+#[derive(Clone, Copy)]
+enum Script {
+    /// Answers `POST` with Content-Length and keeps the connection open.
+    Whole,
+    /// Answers `POST` in chunks of `n` bytes with chunked transfer encoding.
+    Chunked(usize),
+    /// Answers with chunked encoding, then streams `n` bytes of padding (no Content-Length).
+    Endless(usize),
+    /// Promises more bytes than it sends, then closes.
+    CutOff,
+    /// Answers `POST` with Content-Length, then closes the connection.
+    WholeThenClose,
+}
+
+/// A scripted upstream: every request it reads gets `script`; the request heads it saw are kept.
+struct Upstream {
+    base: String,
+    heads: Arc<Mutex<Vec<String>>>,
+    connections: Arc<Mutex<usize>>,
+}
+
+async fn upstream(script: Script) -> Upstream {
+    let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let base = format!("http://{}", listener.local_addr().unwrap());
+    let heads = Arc::new(Mutex::new(Vec::new()));
+    let connections = Arc::new(Mutex::new(0));
+    let (h, c) = (heads.clone(), connections.clone());
+    tokio::spawn(async move {
+        while let Ok((stream, _)) = listener.accept().await {
+            *c.lock().unwrap() += 1;
+            tokio::spawn(serve(stream, script, h.clone()));
+        }
+    });
+    Upstream {
+        base,
+        heads,
+        connections,
+    }
+}
+
+async fn serve(mut stream: TcpStream, script: Script, heads: Arc<Mutex<Vec<String>>>) {
+    let mut buf = Vec::new();
+    let mut chunk = [0u8; 4096];
+    loop {
+        while !buf.windows(4).any(|w| w == b"\r\n\r\n") {
+            match stream.read(&mut chunk).await {
+                Ok(0) | Err(_) => return,
+                Ok(n) => buf.extend_from_slice(&chunk[..n]),
+            }
+        }
+        let end = buf.windows(4).position(|w| w == b"\r\n\r\n").unwrap() + 4;
+        heads
+            .lock()
+            .unwrap()
+            .push(String::from_utf8_lossy(&buf[..end]).into_owned());
+        buf.drain(..end);
+        let keep_open = answer(&mut stream, script).await;
+        if !keep_open {
+            return;
+        }
+    }
+}
+
+/// Writes one answer; false when the connection is to be closed afterwards.
+async fn answer(stream: &mut TcpStream, script: Script) -> bool {
+    let head = "HTTP/1.1 200 OK\r\ncontent-type: application/json\r\n";
+    match script {
+        Script::Whole | Script::WholeThenClose => {
+            let text = format!("{head}content-length: {}\r\n\r\n{POST}", POST.len());
+            let _ = stream.write_all(text.as_bytes()).await;
+            matches!(script, Script::Whole)
+        }
+        Script::Chunked(n) => {
+            let _ = stream
+                .write_all(format!("{head}transfer-encoding: chunked\r\n\r\n").as_bytes())
+                .await;
+            for piece in POST.as_bytes().chunks(n) {
+                let mut frame = format!("{:x}\r\n", piece.len()).into_bytes();
+                frame.extend_from_slice(piece);
+                frame.extend_from_slice(b"\r\n");
+                let _ = stream.write_all(&frame).await;
+                let _ = stream.flush().await;
+            }
+            let _ = stream.write_all(b"0\r\n\r\n").await;
+            true
+        }
+        Script::Endless(n) => {
+            let _ = stream
+                .write_all(format!("{head}transfer-encoding: chunked\r\n\r\n").as_bytes())
+                .await;
+            let piece = vec![b' '; 64 * 1024];
+            let mut sent = 0;
+            while sent < n {
+                let mut frame = format!("{:x}\r\n", piece.len()).into_bytes();
+                frame.extend_from_slice(&piece);
+                frame.extend_from_slice(b"\r\n");
+                if stream.write_all(&frame).await.is_err() {
+                    return false;
+                }
+                sent += piece.len();
+            }
+            let _ = stream.write_all(b"0\r\n\r\n").await;
+            false
+        }
+        Script::CutOff => {
+            let text = format!("{head}content-length: 1000\r\n\r\n{{\"id\": 7, \"ti");
+            let _ = stream.write_all(text.as_bytes()).await;
+            false
+        }
+    }
+}
+
+async fn gateway(base: &str, settings: Settings) -> (tempfile::TempDir, TestGateway) {
+    let dir = bridge_dir(&[("fetch-post.yaml", &fetch_post_yaml())]);
+    let gw = TestGateway::start_with(dir.path(), &[("JSONPLACEHOLDER_URL", base)], settings).await;
+    (dir, gw)
+}
+
+#[tokio::test]
+async fn an_answer_split_into_many_chunks_is_reassembled() {
+    for size in [1, 7, 1000] {
+        let up = upstream(Script::Chunked(size)).await;
+        let (_dir, gw) = gateway(&up.base, Settings::default()).await;
+
+        let reply = gw.post_json(ROUTE, &json!({"user_id": 7})).await;
+
+        assert_eq!(reply.status, 200, "chunks of {size}: {}", reply.text);
+        assert_eq!(reply.json["external_id"], 7, "chunks of {size}");
+        assert_eq!(reply.json["title"], "seven", "chunks of {size}");
+        assert_eq!(reply.json["body"], "the body", "chunks of {size}");
+    }
+}
+
+#[tokio::test]
+async fn a_chunked_answer_over_the_cap_is_refused_without_reading_it_all() {
+    let up = upstream(Script::Endless(64 * 1024 * 1024)).await;
+    let settings = Settings {
+        max_upstream_body: 256 * 1024,
+        ..Settings::default()
+    };
+    let (_dir, gw) = gateway(&up.base, settings).await;
+
+    let reply = gw.post_json(ROUTE, &json!({"user_id": 7})).await;
+
+    assert_eq!(reply.status, 502, "{}", reply.text);
+    reply.assert_error_shape("upstream_too_large");
+}
+
+#[tokio::test]
+async fn an_answer_that_breaks_off_is_a_502() {
+    let up = upstream(Script::CutOff).await;
+    let (_dir, gw) = gateway(&up.base, Settings::default()).await;
+
+    let reply = gw.post_json(ROUTE, &json!({"user_id": 7})).await;
+
+    assert_eq!(reply.status, 502, "{}", reply.text);
+    reply.assert_error_shape("upstream_failed");
+}
+
+#[tokio::test]
+async fn connections_are_kept_alive_and_a_closed_one_is_replaced() {
+    let kept = upstream(Script::Whole).await;
+    let (_dir, gw) = gateway(&kept.base, Settings::default()).await;
+    for _ in 0..5 {
+        let reply = gw.post_json(ROUTE, &json!({"user_id": 7})).await;
+        assert_eq!(reply.status, 200, "{}", reply.text);
+    }
+    assert_eq!(
+        *kept.connections.lock().unwrap(),
+        1,
+        "sequential requests share one pooled connection"
+    );
+
+    let closing = upstream(Script::WholeThenClose).await;
+    let (_dir2, gw) = gateway(&closing.base, Settings::default()).await;
+    for _ in 0..5 {
+        let reply = gw.post_json(ROUTE, &json!({"user_id": 7})).await;
+        assert_eq!(reply.status, 200, "{}", reply.text);
+        // Give the pool time to see the close, as an idle connection would in production.
+        tokio::time::sleep(std::time::Duration::from_millis(20)).await;
+    }
+    assert_eq!(*closing.connections.lock().unwrap(), 5);
+}
+
+#[tokio::test]
+async fn the_request_line_and_headers_are_what_the_bridge_says() {
+    let up = upstream(Script::Whole).await;
+    let (_dir, gw) = gateway(&up.base, Settings::default()).await;
+
+    let reply = gw.post_json(ROUTE, &json!({"user_id": 7})).await;
+
+    assert_eq!(reply.status, 200, "{}", reply.text);
+    let heads = up.heads.lock().unwrap();
+    let head = heads[0].to_ascii_lowercase();
+    assert!(head.starts_with("get /posts/7 http/1.1\r\n"), "{head}");
+    let authority = up.base.trim_start_matches("http://");
+    assert!(
+        head.contains(&format!("\r\nhost: {authority}\r\n")),
+        "{head}"
+    );
+    assert!(
+        head.contains(&format!(
+            "\r\nuser-agent: bridgeway/{}\r\n",
+            env!("CARGO_PKG_VERSION")
+        )),
+        "{head}"
+    );
+    assert!(
+        !head.contains("content-length"),
+        "a GET carries no body: {head}"
+    );
+}
