@@ -4,18 +4,22 @@
 //! would let a request leave the host the bridge names. Every call is bounded by the bridge's
 //! timeout (connecting, sending and reading the whole body) and by a cap on the body size.
 
-use std::sync::{Arc, Once};
+use std::collections::HashMap;
+use std::sync::{Arc, Mutex, Once, Weak};
 use std::time::{Duration, Instant};
 
 use bytes::{Bytes, BytesMut};
-use http::header::{CONTENT_LENGTH, USER_AGENT as USER_AGENT_NAME};
-use http::{HeaderMap, HeaderValue, StatusCode, Uri};
+use http::header::{CONTENT_LENGTH, HOST, USER_AGENT as USER_AGENT_NAME};
+use http::uri::{Authority, Scheme};
+use http::{HeaderMap, HeaderValue, Response, StatusCode, Uri};
 use http_body_util::{BodyExt, Full};
 use hyper::body::Incoming;
+use hyper::client::conn::{http1, http2};
 use hyper_rustls::HttpsConnector;
-use hyper_util::client::legacy::Client;
-use hyper_util::client::legacy::connect::HttpConnector;
-use hyper_util::rt::{TokioExecutor, TokioTimer};
+use hyper_util::client::legacy::connect::{Connection, HttpConnector};
+use hyper_util::rt::TokioExecutor;
+use tower_service::Service;
+use url::{Position, Url};
 
 use crate::render::UpstreamRequest;
 
@@ -47,20 +51,110 @@ pub enum FetchError {
 /// by ALPN. Nothing in it reads proxy variables.
 type Connector = HttpsConnector<HttpConnector>;
 
-/// The shared upstream client: hyper-util's pooled client, the engine inside reqwest, used
-/// directly. reqwest's layers (redirect policy, retry budget, its own URL type) cost a quarter
-/// of the instructions of a fetch-post request and bring nothing here: redirects are refused
-/// anyway. reqwest still talks to the Genesys Platform API, off the request path.
+/// How long a pooled connection may sit unused before it is closed.
+const IDLE_TIMEOUT: Duration = Duration::from_secs(60);
+/// Idle HTTP/1.1 connections kept per origin; more are closed when they come back.
+const MAX_IDLE_PER_ORIGIN: usize = 256;
+
+/// Where a bridge's requests go: the fixed origin of its upstream URL, prepared at load so the
+/// request path neither parses nor formats it again. Also the key of its connection pool.
+#[derive(Debug)]
+pub struct Origin {
+    key: Box<str>,
+    scheme: Scheme,
+    authority: Authority,
+    host: HeaderValue,
+    root: Uri,
+}
+
+impl Origin {
+    /// The origin of an `http` or `https` URL with a host; the URL's path and query are ignored.
+    pub fn of(url: &Url) -> Result<Self, String> {
+        let host = url.host_str().ok_or("the URL names no host")?;
+        let authority = match url.port() {
+            Some(port) => format!("{host}:{port}"),
+            None => host.to_owned(),
+        };
+        let scheme = match url.scheme() {
+            "http" => Scheme::HTTP,
+            "https" => Scheme::HTTPS,
+            other => return Err(format!("`{other}` is not http or https")),
+        };
+        let invalid = |e: &dyn std::fmt::Display| format!("`{authority}`: {e}");
+        let parsed = Authority::try_from(authority.as_str()).map_err(|e| invalid(&e))?;
+        let root = Uri::builder()
+            .scheme(scheme.clone())
+            .authority(parsed.clone())
+            .path_and_query("/")
+            .build()
+            .map_err(|e| invalid(&e))?;
+        Ok(Origin {
+            key: format!("{scheme}://{authority}").into(),
+            host: HeaderValue::try_from(authority.as_str()).map_err(|e| invalid(&e))?,
+            scheme,
+            authority: parsed,
+            root,
+        })
+    }
+}
+
+/// One upstream connection's sending half. An HTTP/2 one is shared by concurrent requests; an
+/// HTTP/1.1 one carries one exchange at a time and is taken out of the pool for it.
+enum Sender {
+    H1(http1::SendRequest<Full<Bytes>>),
+    H2(http2::SendRequest<Full<Bytes>>),
+}
+
+impl Sender {
+    fn is_closed(&self) -> bool {
+        match self {
+            Sender::H1(s) => s.is_closed(),
+            Sender::H2(s) => s.is_closed(),
+        }
+    }
+
+    /// Sends `request`; on a connection that turned out to be closed before anything was
+    /// written, hands the request back so it can go out on another.
+    async fn send(
+        &mut self,
+        request: http::Request<Full<Bytes>>,
+    ) -> Result<Response<Incoming>, (hyper::Error, Option<http::Request<Full<Bytes>>>)> {
+        let sent = match self {
+            Sender::H1(s) => s.try_send_request(request).await,
+            Sender::H2(s) => s.try_send_request(request).await,
+        };
+        sent.map_err(|mut e| {
+            let unsent = e.take_message();
+            (e.into_error(), unsent)
+        })
+    }
+}
+
+struct Idle {
+    sender: Sender,
+    since: Instant,
+}
+
+/// The upstream client: a pool of keep-alive connections per origin on hyper's connection API,
+/// with hyper-rustls for TLS. One per server worker, so a request only meets connections of
+/// its own thread. reqwest (whose engine this is) costs a quarter of a fetch-post request in
+/// layers that do nothing here (redirect policy, retries, its own URL type); it still talks to
+/// the Genesys Platform API, off the request path.
 #[derive(Clone)]
 pub struct Upstream {
-    client: Client<Connector, Full<Bytes>>,
+    inner: Arc<Pool>,
+}
+
+struct Pool {
+    connector: Connector,
+    idle: Mutex<HashMap<Box<str>, Vec<Idle>>>,
     max_body: usize,
 }
 
 impl std::fmt::Debug for Upstream {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("Upstream")
-            .field("max_body", &self.max_body)
+            .field("max_body", &self.inner.max_body)
             .finish_non_exhaustive()
     }
 }
@@ -76,31 +170,34 @@ impl Upstream {
         http.enforce_http(false);
         http.set_nodelay(true);
         http.set_connect_timeout(Some(Duration::from_secs(10)));
-        let tls = hyper_rustls::HttpsConnectorBuilder::new()
+        let connector = hyper_rustls::HttpsConnectorBuilder::new()
             .with_provider_and_platform_verifier(Arc::new(rustls::crypto::ring::default_provider()))
             .unwrap_or_else(|e| panic!("the TLS client cannot be set up on this system: {e}"))
             .https_or_http()
             .enable_http1()
             .enable_http2()
             .wrap_connector(http);
-        let client = Client::builder(TokioExecutor::new())
-            .pool_idle_timeout(Duration::from_secs(60))
-            .pool_timer(TokioTimer::new())
-            .build(tls);
-        Upstream { client, max_body }
+        let inner = Arc::new(Pool {
+            connector,
+            idle: Mutex::new(HashMap::new()),
+            max_body,
+        });
+        if let Ok(runtime) = tokio::runtime::Handle::try_current() {
+            runtime.spawn(close_idle(Arc::downgrade(&inner)));
+        }
+        Upstream { inner }
     }
 
     pub async fn send(&self, request: UpstreamRequest) -> Result<UpstreamResponse, FetchError> {
         let timeout = request.timeout;
         let started = Instant::now();
         let exchange = async {
-            let response = self
-                .client
-                .request(to_http(request)?)
-                .await
-                .map_err(classify)?;
+            let origin = request.origin.clone();
+            let (response, sender) = self.inner.exchange(&origin, to_http(request)?).await?;
             let (parts, body) = response.into_parts();
-            let body = self.read_capped(&parts.headers, body).await?;
+            let body = read_capped(&parts.headers, body, self.inner.max_body).await?;
+            // Only a connection whose answer was read to the end can carry the next request.
+            self.inner.give_back(&origin, sender);
             Ok(UpstreamResponse {
                 status: parts.status,
                 headers: parts.headers,
@@ -112,54 +209,200 @@ impl Upstream {
             .await
             .unwrap_or(Err(FetchError::Timeout(timeout)))
     }
+}
 
-    async fn read_capped(
+impl Pool {
+    /// Sends on a pooled connection if one is alive, else on a new one; a request that a
+    /// pooled connection could not even start (the upstream had closed it) goes out once more
+    /// on a new connection, as hyper-util's client does.
+    async fn exchange(
         &self,
-        headers: &HeaderMap,
-        mut body: Incoming,
-    ) -> Result<Bytes, FetchError> {
-        let declared = headers
-            .get(CONTENT_LENGTH)
-            .and_then(|v| v.to_str().ok())
-            .and_then(|v| v.parse::<u64>().ok());
-        if declared.is_some_and(|n| n > self.max_body as u64) {
-            return Err(FetchError::TooLarge(self.max_body));
-        }
-        let mut first: Option<Bytes> = None;
-        let mut rest = BytesMut::new();
-        while let Some(frame) = body.frame().await {
-            let frame = frame.map_err(|_| FetchError::Failed("the answer broke off"))?;
-            let Ok(chunk) = frame.into_data() else {
-                continue;
-            };
-            let so_far = first.as_ref().map_or(0, Bytes::len) + rest.len();
-            if so_far + chunk.len() > self.max_body {
-                return Err(FetchError::TooLarge(self.max_body));
+        origin: &Origin,
+        request: http::Request<Full<Bytes>>,
+    ) -> Result<(Response<Incoming>, Sender), FetchError> {
+        let (mut sender, reused) = match self.checkout(origin).await {
+            Some(sender) => (sender, true),
+            None => (self.connect(origin).await?, false),
+        };
+        let request = in_form_for(&sender, origin, request);
+        match sender.send(request).await {
+            Ok(response) => Ok((response, sender)),
+            Err((_, Some(request))) if reused => {
+                let mut sender = self.connect(origin).await?;
+                let request = in_form_for(&sender, origin, request);
+                let response = sender.send(request).await.map_err(|_| failed())?;
+                Ok((response, sender))
             }
-            // Most answers arrive in one chunk: keep it as it is instead of copying it.
-            match &first {
-                None => first = Some(chunk),
-                Some(head) => {
-                    if rest.is_empty() {
-                        rest.extend_from_slice(head);
-                    }
-                    rest.extend_from_slice(&chunk);
+            Err(_) => Err(failed()),
+        }
+    }
+
+    /// A live idle connection to `origin`, waiting for an HTTP/1.1 one to finish its last
+    /// exchange if need be.
+    async fn checkout(&self, origin: &Origin) -> Option<Sender> {
+        loop {
+            let taken = {
+                let mut idle = self.idle.lock().unwrap_or_else(|e| e.into_inner());
+                let list = idle.get_mut(&*origin.key)?;
+                let mut entry = list.pop()?;
+                if entry.sender.is_closed() || entry.since.elapsed() > IDLE_TIMEOUT {
+                    continue;
                 }
+                match entry.sender {
+                    Sender::H2(ref shared) => {
+                        let clone = shared.clone();
+                        entry.since = Instant::now();
+                        list.push(entry);
+                        return Some(Sender::H2(clone));
+                    }
+                    Sender::H1(sender) => sender,
+                }
+            };
+            let mut sender = taken;
+            if sender.ready().await.is_ok() {
+                return Some(Sender::H1(sender));
             }
         }
-        Ok(if rest.is_empty() {
-            first.unwrap_or_default()
+    }
+
+    async fn connect(&self, origin: &Origin) -> Result<Sender, FetchError> {
+        let mut connector = self.connector.clone();
+        std::future::poll_fn(|cx| connector.poll_ready(cx))
+            .await
+            .map_err(|_| FetchError::Connect)?;
+        let stream = connector
+            .call(origin.root.clone())
+            .await
+            .map_err(|_| FetchError::Connect)?;
+        if stream.connected().is_negotiated_h2() {
+            let (sender, connection) = http2::handshake(TokioExecutor::new(), stream)
+                .await
+                .map_err(|_| FetchError::Connect)?;
+            tokio::spawn(connection);
+            let shared = Sender::H2(sender.clone());
+            self.give_back(origin, shared);
+            Ok(Sender::H2(sender))
         } else {
-            rest.freeze()
-        })
+            let (sender, connection) = http1::handshake(stream)
+                .await
+                .map_err(|_| FetchError::Connect)?;
+            tokio::spawn(connection);
+            Ok(Sender::H1(sender))
+        }
+    }
+
+    fn give_back(&self, origin: &Origin, sender: Sender) {
+        if sender.is_closed() {
+            return;
+        }
+        let mut idle = self.idle.lock().unwrap_or_else(|e| e.into_inner());
+        let list = match idle.get_mut(&*origin.key) {
+            Some(list) => list,
+            None => idle.entry(origin.key.clone()).or_default(),
+        };
+        match sender {
+            // The pool already holds this connection's sending half.
+            Sender::H2(_) if list.iter().any(|e| matches!(e.sender, Sender::H2(_))) => {}
+            _ if list.len() >= MAX_IDLE_PER_ORIGIN => {}
+            sender => list.push(Idle {
+                sender,
+                since: Instant::now(),
+            }),
+        }
     }
 }
 
-/// The rendered request as hyper takes it. The URL was built and checked by the renderer, so a
-/// failure here is a bug, reported rather than panicked on.
+/// Closes connections idle for longer than [`IDLE_TIMEOUT`], until the pool is dropped.
+async fn close_idle(pool: Weak<Pool>) {
+    let mut tick = tokio::time::interval(IDLE_TIMEOUT / 2);
+    loop {
+        tick.tick().await;
+        let Some(pool) = pool.upgrade() else { return };
+        let mut idle = pool.idle.lock().unwrap_or_else(|e| e.into_inner());
+        for list in idle.values_mut() {
+            list.retain(|e| !e.sender.is_closed() && e.since.elapsed() <= IDLE_TIMEOUT);
+        }
+        idle.retain(|_, list| !list.is_empty());
+    }
+}
+
+fn failed() -> FetchError {
+    FetchError::Failed("the request could not be completed")
+}
+
+/// HTTP/1.1 wants the path alone on the request line and the host in `Host`; HTTP/2 carries
+/// scheme and authority in the URI.
+fn in_form_for(
+    sender: &Sender,
+    origin: &Origin,
+    mut request: http::Request<Full<Bytes>>,
+) -> http::Request<Full<Bytes>> {
+    let mut parts = std::mem::take(request.uri_mut()).into_parts();
+    match sender {
+        Sender::H1(_) => {
+            parts.scheme = None;
+            parts.authority = None;
+            request
+                .headers_mut()
+                .entry(HOST)
+                .or_insert_with(|| origin.host.clone());
+        }
+        Sender::H2(_) => {
+            parts.scheme = Some(origin.scheme.clone());
+            parts.authority = Some(origin.authority.clone());
+        }
+    }
+    // Both forms are valid by construction: the path came from a URI, the origin from a URL.
+    *request.uri_mut() = Uri::from_parts(parts).unwrap_or_else(|_| origin.root.clone());
+    request
+}
+
+async fn read_capped(
+    headers: &HeaderMap,
+    mut body: Incoming,
+    max_body: usize,
+) -> Result<Bytes, FetchError> {
+    let declared = headers
+        .get(CONTENT_LENGTH)
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.parse::<u64>().ok());
+    if declared.is_some_and(|n| n > max_body as u64) {
+        return Err(FetchError::TooLarge(max_body));
+    }
+    let mut first: Option<Bytes> = None;
+    let mut rest = BytesMut::new();
+    while let Some(frame) = body.frame().await {
+        let frame = frame.map_err(|_| FetchError::Failed("the answer broke off"))?;
+        let Ok(chunk) = frame.into_data() else {
+            continue;
+        };
+        let so_far = first.as_ref().map_or(0, Bytes::len) + rest.len();
+        if so_far + chunk.len() > max_body {
+            return Err(FetchError::TooLarge(max_body));
+        }
+        // Most answers arrive in one chunk: keep it as it is instead of copying it.
+        match &first {
+            None => first = Some(chunk),
+            Some(head) => {
+                if rest.is_empty() {
+                    rest.extend_from_slice(head);
+                }
+                rest.extend_from_slice(&chunk);
+            }
+        }
+    }
+    Ok(if rest.is_empty() {
+        first.unwrap_or_default()
+    } else {
+        rest.freeze()
+    })
+}
+
+/// The rendered request as hyper takes it, its URI still to be put in the connection's form.
 fn to_http(request: UpstreamRequest) -> Result<http::Request<Full<Bytes>>, FetchError> {
-    let uri = Uri::try_from(String::from(request.url))
-        .map_err(|_| FetchError::Failed("the upstream URL is not valid"))?;
+    let path = &request.url[Position::BeforePath..Position::AfterQuery];
+    let uri =
+        Uri::try_from(path).map_err(|_| FetchError::Failed("the upstream URL is not valid"))?;
     let body = request.body.map(Bytes::from).unwrap_or_default();
     let mut out = http::Request::new(Full::new(body));
     *out.method_mut() = request.method;
@@ -169,14 +412,6 @@ fn to_http(request: UpstreamRequest) -> Result<http::Request<Full<Bytes>>, Fetch
         .entry(USER_AGENT_NAME)
         .or_insert(USER_AGENT);
     Ok(out)
-}
-
-fn classify(e: hyper_util::client::legacy::Error) -> FetchError {
-    if e.is_connect() {
-        FetchError::Connect
-    } else {
-        FetchError::Failed("the request could not be completed")
-    }
 }
 
 /// rustls is built without a default crypto provider so the whole binary uses ring.

@@ -5,14 +5,16 @@
 //! values, each escaped for its place. Headers refuse line breaks; the JSON body is built as
 //! JSON, never spliced as text.
 
+use std::sync::Arc;
 use std::time::Duration;
 
 use http::{HeaderMap, HeaderName, HeaderValue, Method};
-use reqwest::Url;
 use serde_json::Value;
+use url::Url;
 
 use crate::bridge_file::{FieldMap, Text, UpstreamSpec};
 use crate::env::Secrets;
+use crate::fetch::Origin;
 use crate::template::{Placement, TextTemplate};
 use crate::validate::{FieldProblem, ValidInput};
 
@@ -25,6 +27,7 @@ pub struct UpstreamTemplate {
     pub method: Method,
     /// `scheme://host[:port]`, fixed at load and parsed once.
     origin_url: Url,
+    origin: Arc<Origin>,
     path: Vec<TextTemplate>,
     query: Vec<(String, TextTemplate)>,
     headers: Vec<(HeaderName, TextTemplate)>,
@@ -37,6 +40,8 @@ pub struct UpstreamTemplate {
 pub struct UpstreamRequest {
     pub method: Method,
     pub url: Url,
+    /// Where `url` points, prepared at load: the connection pool's key.
+    pub origin: Arc<Origin>,
     pub headers: HeaderMap,
     pub body: Option<Vec<u8>>,
     pub timeout: Duration,
@@ -80,6 +85,7 @@ impl UpstreamTemplate {
         Ok(UpstreamTemplate {
             method,
             origin_url: url.origin_url,
+            origin: url.origin,
             path: url.path,
             query: all_query,
             headers,
@@ -102,6 +108,7 @@ impl UpstreamTemplate {
             Some(url) if problems.is_empty() => Ok(UpstreamRequest {
                 method: self.method.clone(),
                 url,
+                origin: self.origin.clone(),
                 headers,
                 body,
                 timeout: self.timeout,
@@ -273,6 +280,7 @@ fn parse_timeout(text: Option<&Text>) -> Result<Duration, String> {
 /// The URL template taken apart.
 struct UrlParts {
     origin_url: Url,
+    origin: Arc<Origin>,
     path: Vec<TextTemplate>,
     query: Vec<(String, TextTemplate)>,
 }
@@ -301,6 +309,7 @@ impl UrlParts {
         if !matches!(origin_url.scheme(), "http" | "https") || origin_url.host().is_none() {
             return Err("must start with http:// or https:// and name a host".to_owned());
         }
+        let origin = Origin::of(&origin_url).map_err(|e| format!("`{origin}`: {e}"))?;
         if split_outside_templates(tail, '#').len() > 1 {
             return Err("a fragment (`#…`) is never sent upstream; remove it".to_owned());
         }
@@ -330,6 +339,7 @@ impl UrlParts {
             .collect::<Result<_, String>>()?;
         Ok(UrlParts {
             origin_url,
+            origin: Arc::new(origin),
             path,
             query,
         })

@@ -164,8 +164,8 @@ fn a_missing_or_wrong_file_is_a_clear_error() {
 }
 
 /// The gateway's own upstream hop over TLS: the real binary trusts the roots the system gives it
-/// (here `SSL_CERT_FILE`, as on a machine with a private CA) and refuses an upstream whose
-/// certificate it cannot verify.
+/// (here `SSL_CERT_FILE`, as on a machine with a private CA), speaks HTTP/2 when the upstream
+/// offers it by ALPN, and refuses an upstream whose certificate it cannot verify.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn calls_an_https_upstream_and_verifies_its_certificate() {
     let up = upstream_answering_ok().await;
@@ -204,8 +204,19 @@ async fn calls_an_https_upstream_and_verifies_its_certificate() {
     .await;
     assert_eq!(reply.status, 200, "{}", reply.text);
     assert_eq!(reply.json, json!({"status": 200, "inner": 200}));
+    // The upstream offers HTTP/2: concurrent calls go out over it.
+    let calls = (0..8).map(|_| {
+        trusting
+            .client
+            .post(format!("{}/outer", trusting.base))
+            .json(&json!({}))
+            .send()
+    });
+    for answer in futures_util::future::join_all(calls).await {
+        assert_eq!(answer.unwrap().status(), 200);
+    }
     let seen = up.received_requests().await.unwrap();
-    assert_eq!(seen.len(), 1, "the TLS upstream passed the call on");
+    assert_eq!(seen.len(), 9, "the TLS upstream passed every call on");
 
     let stranger = tempfile::tempdir().unwrap();
     let other_ca = Ca::new();
@@ -236,7 +247,7 @@ async fn calls_an_https_upstream_and_verifies_its_certificate() {
     reply.assert_error_shape("upstream_unreachable");
     assert_eq!(
         up.received_requests().await.unwrap().len(),
-        1,
+        9,
         "nothing got through"
     );
 }

@@ -26,8 +26,10 @@ enum Script {
     Endless(usize),
     /// Promises more bytes than it sends, then closes.
     CutOff,
-    /// Answers `POST` with Content-Length, then closes the connection.
+    /// Answers `POST` with Content-Length, then closes the connection without a word.
     WholeThenClose,
+    /// Answers `POST` with `Connection: close`, then closes the connection.
+    SaysClose,
 }
 
 /// A scripted upstream: every request it reads gets `script`; the request heads it saw are kept.
@@ -120,6 +122,14 @@ async fn answer(stream: &mut TcpStream, script: Script) -> bool {
             let _ = stream.write_all(b"0\r\n\r\n").await;
             false
         }
+        Script::SaysClose => {
+            let text = format!(
+                "{head}connection: close\r\ncontent-length: {}\r\n\r\n{POST}",
+                POST.len()
+            );
+            let _ = stream.write_all(text.as_bytes()).await;
+            false
+        }
         Script::CutOff => {
             let text = format!("{head}content-length: 1000\r\n\r\n{{\"id\": 7, \"ti");
             let _ = stream.write_all(text.as_bytes()).await;
@@ -198,6 +208,17 @@ async fn connections_are_kept_alive_and_a_closed_one_is_replaced() {
         tokio::time::sleep(std::time::Duration::from_millis(20)).await;
     }
     assert_eq!(*closing.connections.lock().unwrap(), 5);
+}
+
+#[tokio::test]
+async fn an_upstream_that_says_connection_close_is_never_reused() {
+    let up = upstream(Script::SaysClose).await;
+    let (_dir, gw) = gateway(&up.base, Settings::default()).await;
+    for i in 0..20 {
+        let reply = gw.post_json(ROUTE, &json!({"user_id": 7})).await;
+        assert_eq!(reply.status, 200, "request {i}: {}", reply.text);
+    }
+    assert_eq!(*up.connections.lock().unwrap(), 20);
 }
 
 #[tokio::test]
