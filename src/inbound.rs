@@ -14,6 +14,10 @@ use crate::validate::json_type_name;
 
 pub const DEFAULT_MAX_BODY: usize = 1024 * 1024;
 
+/// The request id header: taken from the caller when it sends a usable one, else made up,
+/// and passed upstream and back in the reply.
+pub const X_REQUEST_ID: http::HeaderName = http::HeaderName::from_static("x-request-id");
+
 /// A request body, parsed but not yet validated.
 #[derive(Debug)]
 pub enum Inbound {

@@ -15,6 +15,7 @@ use url::Url;
 use crate::bridge_file::{FieldMap, Text, UpstreamSpec};
 use crate::env::Secrets;
 use crate::fetch::Origin;
+use crate::inbound::X_REQUEST_ID;
 use crate::template::{Placement, TextTemplate};
 use crate::validate::{FieldProblem, ValidInput};
 
@@ -213,10 +214,10 @@ impl UpstreamTemplate {
                 HeaderValue::from_static("application/json"),
             );
         }
-        if !headers.contains_key("x-request-id")
+        if !headers.contains_key(X_REQUEST_ID)
             && let Ok(v) = HeaderValue::from_str(request_id)
         {
-            headers.insert("x-request-id", v);
+            headers.insert(X_REQUEST_ID, v);
         }
         headers
     }
