@@ -330,28 +330,28 @@ fn failed() -> FetchError {
     FetchError::Failed("the request could not be completed")
 }
 
-/// HTTP/1.1 wants the path alone on the request line and the host in `Host`; HTTP/2 carries
-/// scheme and authority in the URI.
+/// HTTP/1.1 wants the path alone on the request line (as [`to_http`] makes it) and the host in
+/// `Host`; HTTP/2 carries scheme and authority in the URI.
 fn in_form_for(
     sender: &Sender,
     origin: &Origin,
     mut request: http::Request<Full<Bytes>>,
 ) -> http::Request<Full<Bytes>> {
-    let mut parts = std::mem::take(request.uri_mut()).into_parts();
-    match sender {
+    let (scheme, authority) = match sender {
         Sender::H1(_) => {
-            parts.scheme = None;
-            parts.authority = None;
             request
                 .headers_mut()
                 .entry(HOST)
                 .or_insert_with(|| origin.host.clone());
+            if request.uri().scheme().is_none() {
+                return request;
+            }
+            (None, None)
         }
-        Sender::H2(_) => {
-            parts.scheme = Some(origin.scheme.clone());
-            parts.authority = Some(origin.authority.clone());
-        }
-    }
+        Sender::H2(_) => (Some(origin.scheme.clone()), Some(origin.authority.clone())),
+    };
+    let mut parts = std::mem::take(request.uri_mut()).into_parts();
+    (parts.scheme, parts.authority) = (scheme, authority);
     // Both forms are valid by construction: the path came from a URI, the origin from a URL.
     *request.uri_mut() = Uri::from_parts(parts).unwrap_or_else(|_| origin.root.clone());
     request
