@@ -106,6 +106,10 @@ enum Sender {
 }
 
 impl Sender {
+    fn is_h2(&self) -> bool {
+        matches!(self, Sender::H2(_))
+    }
+
     fn is_closed(&self) -> bool {
         match self {
             Sender::H1(s) => s.is_closed(),
@@ -224,12 +228,12 @@ impl Pool {
             Some(sender) => (sender, true),
             None => (self.connect(origin).await?, false),
         };
-        let request = in_form_for(&sender, origin, request);
+        let request = in_form_for(sender.is_h2(), origin, request);
         match sender.send(request).await {
             Ok(response) => Ok((response, sender)),
             Err((_, Some(request))) if reused => {
                 let mut sender = self.connect(origin).await?;
-                let request = in_form_for(&sender, origin, request);
+                let request = in_form_for(sender.is_h2(), origin, request);
                 let response = sender.send(request).await.map_err(|_| failed())?;
                 Ok((response, sender))
             }
@@ -333,22 +337,21 @@ fn failed() -> FetchError {
 /// HTTP/1.1 wants the path alone on the request line (as [`to_http`] makes it) and the host in
 /// `Host`; HTTP/2 carries scheme and authority in the URI.
 fn in_form_for(
-    sender: &Sender,
+    http2: bool,
     origin: &Origin,
     mut request: http::Request<Full<Bytes>>,
 ) -> http::Request<Full<Bytes>> {
-    let (scheme, authority) = match sender {
-        Sender::H1(_) => {
-            request
-                .headers_mut()
-                .entry(HOST)
-                .or_insert_with(|| origin.host.clone());
-            if request.uri().scheme().is_none() {
-                return request;
-            }
-            (None, None)
+    let (scheme, authority) = if http2 {
+        (Some(origin.scheme.clone()), Some(origin.authority.clone()))
+    } else {
+        request
+            .headers_mut()
+            .entry(HOST)
+            .or_insert_with(|| origin.host.clone());
+        if request.uri().scheme().is_none() {
+            return request;
         }
-        Sender::H2(_) => (Some(origin.scheme.clone()), Some(origin.authority.clone())),
+        (None, None)
     };
     let mut parts = std::mem::take(request.uri_mut()).into_parts();
     (parts.scheme, parts.authority) = (scheme, authority);
@@ -421,4 +424,48 @@ pub fn install_crypto_provider() {
         // An error only means another provider was installed first, which is as good.
         let _ = rustls::crypto::ring::default_provider().install_default();
     });
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn origin(url: &str) -> Origin {
+        Origin::of(&Url::parse(url).unwrap()).unwrap()
+    }
+
+    #[test]
+    fn an_origin_keeps_only_scheme_host_and_a_port_that_is_not_the_default() {
+        let o = origin("http://api.example.com:80/ignored?q=1");
+        assert_eq!(&*o.key, "http://api.example.com");
+        assert_eq!(o.host, "api.example.com");
+        assert_eq!(o.root, "http://api.example.com/");
+
+        let o = origin("https://[::1]:8443/x");
+        assert_eq!(&*o.key, "https://[::1]:8443");
+        assert_eq!(o.host, "[::1]:8443");
+        assert_eq!(o.scheme, Scheme::HTTPS);
+        assert_eq!(o.authority, "[::1]:8443");
+    }
+
+    #[test]
+    fn http_1_gets_a_host_header_and_http_2_an_absolute_uri() {
+        let o = origin("https://api.example.com:8443");
+        let request = || to_http_request("/posts/7?x=1");
+        let h1 = in_form_for(false, &o, request());
+        assert_eq!(h1.uri(), "/posts/7?x=1");
+        assert_eq!(h1.headers()[HOST], "api.example.com:8443");
+        let h2 = in_form_for(true, &o, request());
+        assert_eq!(h2.uri(), "https://api.example.com:8443/posts/7?x=1");
+        assert!(!h2.headers().contains_key(HOST));
+        // A request moved from HTTP/2 to a new HTTP/1.1 connection goes back to origin form.
+        let back = in_form_for(false, &o, h2);
+        assert_eq!(back.uri(), "/posts/7?x=1");
+    }
+
+    fn to_http_request(path: &str) -> http::Request<Full<Bytes>> {
+        let mut r = http::Request::new(Full::new(Bytes::new()));
+        *r.uri_mut() = Uri::try_from(path).unwrap();
+        r
+    }
 }
