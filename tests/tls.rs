@@ -186,22 +186,8 @@ async fn calls_an_https_upstream_and_verifies_its_certificate() {
     let https = format!("https://localhost:{}", tls_upstream.port());
     let ca_file = certs.path().join("ca.pem");
 
-    let trusting = common::Server::start(
-        outer.path(),
-        &[],
-        &[("UP", &https), ("SSL_CERT_FILE", ca_file.to_str().unwrap())],
-    )
-    .await;
-    let reply = common::Reply::from(
-        trusting
-            .client
-            .post(format!("{}/outer", trusting.base))
-            .json(&json!({}))
-            .send()
-            .await
-            .unwrap(),
-    )
-    .await;
+    let trusting = gateway_trusting(outer.path(), &https, &ca_file).await;
+    let reply = call_outer(&trusting).await;
     assert_eq!(reply.status, 200, "{}", reply.text);
     assert_eq!(reply.json, json!({"status": 200, "inner": 200}));
     // The upstream offers HTTP/2: concurrent calls go out over it.
@@ -221,28 +207,8 @@ async fn calls_an_https_upstream_and_verifies_its_certificate() {
     let stranger = tempfile::tempdir().unwrap();
     let other_ca = Ca::new();
     std::fs::write(stranger.path().join("ca.pem"), other_ca.0.pem()).unwrap();
-    let doubting = common::Server::start(
-        outer.path(),
-        &[],
-        &[
-            ("UP", &https),
-            (
-                "SSL_CERT_FILE",
-                stranger.path().join("ca.pem").to_str().unwrap(),
-            ),
-        ],
-    )
-    .await;
-    let reply = common::Reply::from(
-        doubting
-            .client
-            .post(format!("{}/outer", doubting.base))
-            .json(&json!({}))
-            .send()
-            .await
-            .unwrap(),
-    )
-    .await;
+    let doubting = gateway_trusting(outer.path(), &https, &stranger.path().join("ca.pem")).await;
+    let reply = call_outer(&doubting).await;
     assert_eq!(reply.status, 502, "{}", reply.text);
     reply.assert_error_shape("upstream_unreachable");
     assert_eq!(
@@ -250,4 +216,21 @@ async fn calls_an_https_upstream_and_verifies_its_certificate() {
         9,
         "nothing got through"
     );
+}
+
+/// The real binary serving `bridges`, with `UP` set to `upstream` and only `ca` trusted.
+async fn gateway_trusting(bridges: &Path, upstream: &str, ca: &Path) -> common::Server {
+    let ca = ca.to_str().unwrap();
+    common::Server::start(bridges, &[], &[("UP", upstream), ("SSL_CERT_FILE", ca)]).await
+}
+
+async fn call_outer(server: &common::Server) -> common::Reply {
+    let response = server
+        .client
+        .post(format!("{}/outer", server.base))
+        .json(&json!({}))
+        .send()
+        .await
+        .unwrap();
+    common::Reply::from(response).await
 }

@@ -144,13 +144,18 @@ async fn gateway(base: &str, settings: Settings) -> (tempfile::TempDir, TestGate
     (dir, gw)
 }
 
+/// One fetch-post call through a fresh gateway to an upstream following `script`.
+async fn one_call(script: Script, settings: Settings) -> (Upstream, common::Reply) {
+    let up = upstream(script).await;
+    let (_dir, gw) = gateway(&up.base, settings).await;
+    let reply = gw.post_json(ROUTE, &json!({"user_id": 7})).await;
+    (up, reply)
+}
+
 #[tokio::test]
 async fn an_answer_split_into_many_chunks_is_reassembled() {
     for size in [1, 7, 1000] {
-        let up = upstream(Script::Chunked(size)).await;
-        let (_dir, gw) = gateway(&up.base, Settings::default()).await;
-
-        let reply = gw.post_json(ROUTE, &json!({"user_id": 7})).await;
+        let (_up, reply) = one_call(Script::Chunked(size), Settings::default()).await;
 
         assert_eq!(reply.status, 200, "chunks of {size}: {}", reply.text);
         assert_eq!(reply.json["external_id"], 7, "chunks of {size}");
@@ -161,14 +166,11 @@ async fn an_answer_split_into_many_chunks_is_reassembled() {
 
 #[tokio::test]
 async fn a_chunked_answer_over_the_cap_is_refused_without_reading_it_all() {
-    let up = upstream(Script::Endless(64 * 1024 * 1024)).await;
     let settings = Settings {
         max_upstream_body: 256 * 1024,
         ..Settings::default()
     };
-    let (_dir, gw) = gateway(&up.base, settings).await;
-
-    let reply = gw.post_json(ROUTE, &json!({"user_id": 7})).await;
+    let (_up, reply) = one_call(Script::Endless(64 * 1024 * 1024), settings).await;
 
     assert_eq!(reply.status, 502, "{}", reply.text);
     reply.assert_error_shape("upstream_too_large");
@@ -176,10 +178,7 @@ async fn a_chunked_answer_over_the_cap_is_refused_without_reading_it_all() {
 
 #[tokio::test]
 async fn an_answer_that_breaks_off_is_a_502() {
-    let up = upstream(Script::CutOff).await;
-    let (_dir, gw) = gateway(&up.base, Settings::default()).await;
-
-    let reply = gw.post_json(ROUTE, &json!({"user_id": 7})).await;
+    let (_up, reply) = one_call(Script::CutOff, Settings::default()).await;
 
     assert_eq!(reply.status, 502, "{}", reply.text);
     reply.assert_error_shape("upstream_failed");
@@ -223,10 +222,7 @@ async fn an_upstream_that_says_connection_close_is_never_reused() {
 
 #[tokio::test]
 async fn the_request_line_and_headers_are_what_the_bridge_says() {
-    let up = upstream(Script::Whole).await;
-    let (_dir, gw) = gateway(&up.base, Settings::default()).await;
-
-    let reply = gw.post_json(ROUTE, &json!({"user_id": 7})).await;
+    let (up, reply) = one_call(Script::Whole, Settings::default()).await;
 
     assert_eq!(reply.status, 200, "{}", reply.text);
     let heads = up.heads.lock().unwrap();
