@@ -122,15 +122,12 @@ impl Sender {
     async fn send(
         &mut self,
         request: http::Request<Full<Bytes>>,
-    ) -> Result<Response<Incoming>, (hyper::Error, Option<http::Request<Full<Bytes>>>)> {
+    ) -> Result<Response<Incoming>, Option<http::Request<Full<Bytes>>>> {
         let sent = match self {
             Sender::H1(s) => s.try_send_request(request).await,
             Sender::H2(s) => s.try_send_request(request).await,
         };
-        sent.map_err(|mut e| {
-            let unsent = e.take_message();
-            (e.into_error(), unsent)
-        })
+        sent.map_err(|mut e| e.take_message())
     }
 }
 
@@ -231,7 +228,7 @@ impl Pool {
         let request = in_form_for(sender.is_h2(), origin, request);
         match sender.send(request).await {
             Ok(response) => Ok((response, sender)),
-            Err((_, Some(request))) if reused => {
+            Err(Some(request)) if reused => {
                 let mut sender = self.connect(origin).await?;
                 let request = in_form_for(sender.is_h2(), origin, request);
                 let response = sender.send(request).await.map_err(|_| failed())?;
