@@ -1,4 +1,5 @@
-//! Step 3 of the pipeline, *fetch*: the rendered request sent upstream on one shared client.
+//! Step 3 of the pipeline, *fetch*: the rendered request sent upstream on a pooled keep-alive
+//! connection of the worker's own pool.
 //!
 //! The client never follows redirects and ignores proxy variables from the environment: either
 //! would let a request leave the host the bridge names. Every call is bounded by the bridge's
@@ -193,8 +194,8 @@ impl Upstream {
         let timeout = request.timeout;
         let started = Instant::now();
         let exchange = async {
-            let origin = request.origin.clone();
-            let (response, sender) = self.inner.exchange(&origin, to_http(request)?).await?;
+            let (origin, request) = to_http(request)?;
+            let (response, sender) = self.inner.exchange(&origin, request).await?;
             let (parts, body) = response.into_parts();
             let body = read_capped(&parts.headers, body, self.inner.max_body).await?;
             // Only a connection whose answer was read to the end can carry the next request.
@@ -398,8 +399,11 @@ async fn read_capped(
     })
 }
 
-/// The rendered request as hyper takes it, its URI still to be put in the connection's form.
-fn to_http(request: UpstreamRequest) -> Result<http::Request<Full<Bytes>>, FetchError> {
+/// The rendered request as hyper takes it, its URI still to be put in the connection's form,
+/// and where it goes.
+fn to_http(
+    request: UpstreamRequest,
+) -> Result<(Arc<Origin>, http::Request<Full<Bytes>>), FetchError> {
     let path = &request.url[Position::BeforePath..Position::AfterQuery];
     let uri =
         Uri::try_from(path).map_err(|_| FetchError::Failed("the upstream URL is not valid"))?;
@@ -411,7 +415,7 @@ fn to_http(request: UpstreamRequest) -> Result<http::Request<Full<Bytes>>, Fetch
     out.headers_mut()
         .entry(USER_AGENT_NAME)
         .or_insert(USER_AGENT);
-    Ok(out)
+    Ok((request.origin, out))
 }
 
 /// rustls is built without a default crypto provider so the whole binary uses ring.

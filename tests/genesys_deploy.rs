@@ -368,6 +368,13 @@ impl Fixture {
         args.extend_from_slice(extra);
         self.run(&args, dir, CLIENT_SECRET).await
     }
+
+    /// Deploys, asserts success, and returns what the command said.
+    async fn deploy_ok(&self, dir: &std::path::Path, extra: &[&str]) -> String {
+        let out = self.deploy(dir, extra).await;
+        assert_eq!(out.status.code(), Some(0), "{}", text(&out));
+        text(&out)
+    }
 }
 
 /// Fails with the whole output unless it contains `expected`.
@@ -390,7 +397,7 @@ fn fetch_post_dir() -> tempfile::TempDir {
 /// fetch-post deployed, then its file edited by replacing `from` with `to`.
 async fn deployed_then_edited(f: &Fixture, from: &str, to: &str) -> tempfile::TempDir {
     let dir = fetch_post_dir();
-    f.deploy(dir.path(), &[]).await;
+    f.deploy_ok(dir.path(), &[]).await;
     let yaml = fetch_post_yaml().replace(from, to);
     assert_ne!(yaml, fetch_post_yaml(), "the edit applies");
     std::fs::write(dir.path().join("fetch-post.yaml"), yaml).unwrap();
@@ -401,12 +408,8 @@ async fn deployed_then_edited(f: &Fixture, from: &str, to: &str) -> tempfile::Te
 async fn deploy_creates_and_publishes_a_missing_action() {
     let f = fake_genesys().await;
     let dir = fetch_post_dir();
-    let out = f.deploy(dir.path(), &[]).await;
-    assert_eq!(out.status.code(), Some(0), "{}", text(&out));
-    assert_said(
-        &text(&out),
-        "fetch-post: created and published action action-1",
-    );
+    let said = f.deploy_ok(dir.path(), &[]).await;
+    assert_said(&said, "fetch-post: created and published action action-1");
     assert_eq!(
         f.writes(),
         [
@@ -435,11 +438,10 @@ async fn deploy_creates_and_publishes_a_missing_action() {
 async fn deploying_again_unchanged_changes_nothing() {
     let f = fake_genesys().await;
     let dir = fetch_post_dir();
-    f.deploy(dir.path(), &[]).await;
+    f.deploy_ok(dir.path(), &[]).await;
     let before = f.writes().len();
-    let out = f.deploy(dir.path(), &[]).await;
-    assert_eq!(out.status.code(), Some(0), "{}", text(&out));
-    assert_said(&text(&out), "fetch-post: unchanged (action action-1)");
+    let said = f.deploy_ok(dir.path(), &[]).await;
+    assert_said(&said, "fetch-post: unchanged (action action-1)");
     assert_eq!(f.writes().len(), before, "no call that changes anything");
 }
 
@@ -448,10 +450,12 @@ async fn changed_config_goes_through_a_draft_with_versions() {
     let f = fake_genesys().await;
     let dir = deployed_then_edited(&f, "timeout: 10s", "timeout: 20s").await;
 
-    let out = f.deploy(dir.path(), &[]).await;
+    let said = f.deploy_ok(dir.path(), &[]).await;
 
-    assert_eq!(out.status.code(), Some(0), "{}", text(&out));
-    assert!(text(&out).contains("fetch-post: config updated and published (action action-1)"));
+    assert_said(
+        &said,
+        "fetch-post: config updated and published (action action-1)",
+    );
     assert_eq!(
         f.writes()[2..],
         [
@@ -486,10 +490,8 @@ async fn replace_creates_a_new_action_and_says_to_repoint_flows() {
     let f = fake_genesys().await;
     let dir = deployed_then_edited(&f, "minimum: 1,", "minimum: 1, maximum: 100,").await;
 
-    let out = f.deploy(dir.path(), &["--replace"]).await;
+    let said = f.deploy_ok(dir.path(), &["--replace"]).await;
 
-    assert_eq!(out.status.code(), Some(0), "{}", text(&out));
-    let said = text(&out);
     assert_said(&said, "created and published action action-2");
     assert_said(
         &said,
@@ -506,17 +508,15 @@ async fn replace_creates_a_new_action_and_says_to_repoint_flows() {
         actions[1].contract["input"]["inputSchema"]["properties"]["user_id"]["maximum"],
         100
     );
-    let again = f.deploy(dir.path(), &[]).await;
-    assert_said(&text(&again), "fetch-post: unchanged (action action-2)");
+    let again = f.deploy_ok(dir.path(), &[]).await;
+    assert_said(&again, "fetch-post: unchanged (action action-2)");
 }
 
 #[tokio::test]
 async fn a_dry_run_lists_the_calls_and_makes_none() {
     let f = fake_genesys().await;
     let dir = fetch_post_dir();
-    let out = f.deploy(dir.path(), &["--dry-run"]).await;
-    assert_eq!(out.status.code(), Some(0), "{}", text(&out));
-    let said = text(&out);
+    let said = f.deploy_ok(dir.path(), &["--dry-run"]).await;
     assert_said(&said, "fetch-post: dry run, would call:");
     assert_said(
         &said,
@@ -572,7 +572,7 @@ async fn api_errors_are_reported_with_the_call_and_genesys_message() {
 async fn genesys_test_prints_each_step_and_fails_when_the_action_fails() {
     let f = fake_genesys().await;
     let dir = fetch_post_dir();
-    f.deploy(dir.path(), &[]).await;
+    f.deploy_ok(dir.path(), &[]).await;
 
     let ok = f
         .run(
