@@ -22,8 +22,9 @@ enum Kind {
     Query(Box<JpQuery>),
 }
 
-#[derive(Debug, Clone)]
-enum Step {
+/// One step of a singular path.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Step {
     Key(String),
     Index(i64),
 }
@@ -53,6 +54,14 @@ impl CompiledPath {
 
     pub fn as_str(&self) -> &str {
         &self.source
+    }
+
+    /// The steps of a singular path; `None` for a path that may name many values.
+    pub fn steps(&self) -> Option<&[Step]> {
+        match &self.kind {
+            Kind::Singular(steps) => Some(steps),
+            Kind::Query(_) => None,
+        }
     }
 
     /// Can this path name more than one value (wildcards, slices, filters, `..`)?
@@ -125,7 +134,7 @@ fn unquote(name: &str) -> String {
     stripped.unwrap_or(name).to_owned()
 }
 
-fn walk<'a>(steps: &[Step], doc: &'a Value) -> Option<&'a Value> {
+pub(crate) fn walk<'a>(steps: &[Step], doc: &'a Value) -> Option<&'a Value> {
     steps.iter().try_fold(doc, |v, step| match step {
         Step::Key(k) => v.as_object()?.get(k),
         Step::Index(i) => {

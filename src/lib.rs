@@ -10,7 +10,7 @@
 //! | validate | [`validate`] | the input contract |
 //! | render | [`render`], [`template`] | the upstream request, escaped by placement |
 //! | fetch | [`fetch`] | the shared upstream client |
-//! | map | [`map`], [`jsonpath`] | the upstream answer turned into the flat reply |
+//! | map | [`map`], [`jsonpath`], [`extract`] | the upstream answer turned into the flat reply |
 //! | | [`pipeline`] | the four steps in order, and `on_error` |
 //! | serve | [`server`], [`tls`], [`ops`], [`error`], [`metrics`] | hyper, TLS, the `/-/` endpoints, error bodies |
 //! | swap | [`snapshot`], [`loader`], [`gateway`] | the immutable route table; loading a directory into one; the atomic swap |
@@ -22,6 +22,7 @@ pub mod bridge_file;
 pub mod compile;
 pub mod env;
 pub mod error;
+pub mod extract;
 pub mod fetch;
 pub mod gateway;
 pub mod genesys;

@@ -10,6 +10,7 @@ use http::{HeaderMap, HeaderName};
 use serde_json::{Number, Value};
 
 use crate::bridge_file::{FieldMap, InputType, OutputFieldSpec, OutputType};
+use crate::extract::Extractor;
 use crate::jsonpath::CompiledPath;
 use crate::validate::{is_field_name, json_type_name};
 
@@ -37,15 +38,26 @@ pub struct OutputField {
 #[derive(Debug, Clone, Default)]
 pub struct OutputMapping {
     pub fields: Vec<OutputField>,
+    /// Set when every path is singular: the body is then read for just their values.
+    extractor: Option<Extractor>,
 }
 
 /// What the upstream answered (or, for `on_error: output`, what stands in for it).
 pub struct Answer<'a> {
     pub status: u16,
     pub headers: &'a HeaderMap,
-    pub body: &'a Value,
+    pub body: Body,
     /// The gateway's error message; empty on success.
     pub error: &'a str,
+}
+
+/// The upstream body as the paths read it.
+#[derive(Debug)]
+pub enum Body {
+    /// The whole document.
+    Document(Value),
+    /// Only what the paths name: one slot per output field, empty for fields without a path.
+    Picked(Vec<Option<Value>>),
 }
 
 /// A field that could not be mapped.
@@ -79,7 +91,11 @@ impl OutputMapping {
             }
         }
         if errs.is_empty() {
-            Ok(OutputMapping { fields })
+            let extractor = fields
+                .iter()
+                .all(|f| !matches!(&f.source, FieldSource::Path(p) if !p.is_singular()))
+                .then(|| Extractor::new(fields.iter().map(OutputField::steps)));
+            Ok(OutputMapping { fields, extractor })
         } else {
             Err(errs)
         }
@@ -92,18 +108,33 @@ impl OutputMapping {
             .any(|f| matches!(f.source, FieldSource::Path(_)))
     }
 
-    pub fn map(&self, answer: &Answer, mode: Mode) -> Result<Output, MappingError> {
+    /// The upstream body as [`map`](Self::map) reads it; `None` if it is not JSON. An empty
+    /// body is `null`, so bridges whose upstream answers 204 still map.
+    pub fn read_body(&self, bytes: &[u8]) -> Option<Body> {
+        if bytes.iter().all(u8::is_ascii_whitespace) {
+            return Some(Body::Document(Value::Null));
+        }
+        match &self.extractor {
+            Some(extractor) => extractor.extract(bytes).map(Body::Picked),
+            None => serde_json::from_slice(bytes).ok().map(Body::Document),
+        }
+    }
+
+    pub fn map(&self, mut answer: Answer, mode: Mode) -> Result<Output, MappingError> {
         let values = self
             .fields
             .iter()
-            .map(|field| match (field.resolve(answer), mode) {
-                (Ok(v), _) => Ok(v),
-                (Err(_), Mode::Lenient) => Ok(field.default.clone()),
-                (Err(message), Mode::Strict) => Err(MappingError {
-                    field: field.name.clone(),
-                    message,
-                }),
-            })
+            .enumerate()
+            .map(
+                |(slot, field)| match (field.resolve(&mut answer, slot), mode) {
+                    (Ok(v), _) => Ok(v),
+                    (Err(_), Mode::Lenient) => Ok(field.default.clone()),
+                    (Err(message), Mode::Strict) => Err(MappingError {
+                        field: field.name.clone(),
+                        message,
+                    }),
+                },
+            )
             .collect::<Result<_, _>>()?;
         Ok(Output(values))
     }
@@ -132,21 +163,32 @@ impl OutputMapping {
 }
 
 impl OutputField {
-    /// The field's value; `None` leaves it out of the reply.
-    fn resolve(&self, answer: &Answer) -> Result<Option<Value>, String> {
-        let raw = match &self.source {
-            FieldSource::Path(path) if self.collects(path) => {
-                let all = path.select(answer.body);
+    fn steps(&self) -> Option<&[crate::jsonpath::Step]> {
+        match &self.source {
+            FieldSource::Path(path) => path.steps(),
+            _ => None,
+        }
+    }
+
+    /// The field's value; `None` leaves it out of the reply. `slot` is the field's place in
+    /// its mapping, where a picked body holds its value.
+    fn resolve(&self, answer: &mut Answer, slot: usize) -> Result<Option<Value>, String> {
+        let raw = match (&self.source, &mut answer.body) {
+            (FieldSource::Path(_), Body::Picked(found)) => {
+                found.get_mut(slot).and_then(Option::take)
+            }
+            (FieldSource::Path(path), Body::Document(doc)) if self.collects(path) => {
+                let all = path.select(doc);
                 (!all.is_empty()).then(|| Value::Array(all.into_iter().cloned().collect()))
             }
-            FieldSource::Path(path) => path.first(answer.body).cloned(),
-            FieldSource::Status => Some(Value::from(answer.status)),
-            FieldSource::Error => Some(Value::String(answer.error.to_owned())),
-            FieldSource::Header(name) => answer
+            (FieldSource::Path(path), Body::Document(doc)) => path.first(doc).cloned(),
+            (FieldSource::Status, _) => Some(Value::from(answer.status)),
+            (FieldSource::Error, _) => Some(Value::String(answer.error.to_owned())),
+            (FieldSource::Header(name), _) => answer
                 .headers
                 .get(name)
                 .map(|v| Value::String(String::from_utf8_lossy(v.as_bytes()).into_owned())),
-            FieldSource::Value(v) => Some(v.clone()),
+            (FieldSource::Value(v), _) => Some(v.clone()),
         };
         match raw {
             None if self.default.is_none() && self.required => {

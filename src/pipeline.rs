@@ -12,7 +12,7 @@ use crate::compile::Bridge;
 use crate::error::RequestError;
 use crate::fetch::{FetchError, Upstream, UpstreamResponse};
 use crate::inbound::Inbound;
-use crate::map::{Answer, Mode};
+use crate::map::{Answer, Body, Mode};
 
 /// A successful reply and what the upstream did, for the request log and the metrics.
 #[derive(Debug)]
@@ -128,17 +128,20 @@ fn map_success(bridge: &Bridge, response: &UpstreamResponse) -> Result<Vec<u8>, 
         return Err(RequestError::UpstreamStatus(status));
     }
     let body = if bridge.output.reads_body() {
-        parse_json(&response.body).ok_or(RequestError::UpstreamNotJson)?
+        bridge
+            .output
+            .read_body(&response.body)
+            .ok_or(RequestError::UpstreamNotJson)?
     } else {
-        Value::Null
+        Body::Document(Value::Null)
     };
     let answer = Answer {
         status: status.as_u16(),
         headers: &response.headers,
-        body: &body,
+        body,
         error: "",
     };
-    let output = bridge.output.map(&answer, Mode::Strict)?;
+    let output = bridge.output.map(answer, Mode::Strict)?;
     Ok(bridge.output.to_json(&output))
 }
 
@@ -150,26 +153,18 @@ fn map_failure(
     error: &RequestError,
 ) -> Vec<u8> {
     let body = response
-        .and_then(|r| parse_json(&r.body))
-        .unwrap_or(Value::Null);
+        .and_then(|r| bridge.output.read_body(&r.body))
+        .unwrap_or(Body::Document(Value::Null));
     let no_headers = HeaderMap::new();
     let message = error.to_string();
     let answer = Answer {
         status: error.status().as_u16(),
         headers: response.map_or(&no_headers, |r| &r.headers),
-        body: &body,
+        body,
         error: &message,
     };
-    match bridge.output.map(&answer, Mode::Lenient) {
+    match bridge.output.map(answer, Mode::Lenient) {
         Ok(output) => bridge.output.to_json(&output),
         Err(_) => b"{}".to_vec(), // Lenient mapping takes defaults instead of failing.
     }
-}
-
-/// An empty body is `null`, so bridges whose upstream answers 204 still map.
-fn parse_json(body: &[u8]) -> Option<Value> {
-    if body.iter().all(u8::is_ascii_whitespace) {
-        return Some(Value::Null);
-    }
-    serde_json::from_slice(body).ok()
 }
