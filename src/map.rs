@@ -120,6 +120,13 @@ impl OutputMapping {
         }
     }
 
+    /// Does any field read an upstream header?
+    pub fn reads_headers(&self) -> bool {
+        self.fields
+            .iter()
+            .any(|f| matches!(f.source, FieldSource::Header(_)))
+    }
+
     pub fn map(&self, mut answer: Answer, mode: Mode) -> Result<Output, MappingError> {
         let values = self
             .fields

@@ -50,10 +50,11 @@ pub async fn run(
         .input
         .validate(inbound)
         .map_err(RequestError::InvalidInput)?;
-    let request = bridge
+    let mut request = bridge
         .upstream
         .render(&input, request_id)
         .map_err(RequestError::InvalidInput)?;
+    request.keep_headers = bridge.output.reads_headers();
     tracing::debug!(
         target: "bridgeway::bodies",
         request_id,

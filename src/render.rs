@@ -46,6 +46,9 @@ pub struct UpstreamRequest {
     pub headers: HeaderMap,
     pub body: Option<Vec<u8>>,
     pub timeout: Duration,
+    /// Keep the answer's headers; without them the answer is read faster. Set by whoever
+    /// knows what reads the answer (the pipeline: the bridge's output).
+    pub keep_headers: bool,
 }
 
 impl UpstreamTemplate {
@@ -113,6 +116,7 @@ impl UpstreamTemplate {
                 headers,
                 body,
                 timeout: self.timeout,
+                keep_headers: true,
             }),
             _ => Err(problems),
         }

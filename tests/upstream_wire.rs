@@ -30,6 +30,19 @@ enum Script {
     WholeThenClose,
     /// Answers `POST` with `Connection: close`, then closes the connection.
     SaysClose,
+    /// Sends two interim (1xx) answers, then `Whole`.
+    Interim,
+    /// Answers `POST` with neither a length nor chunking: the body runs to the close.
+    UntilClose,
+    /// Gives two different lengths.
+    TwoLengths,
+    /// Answers the first request on each connection; at the next one, reads it and closes
+    /// without a word, as an upstream that timed the idle connection out just then would.
+    OnceThenDrop,
+    /// Answers `204 No Content`, which has no body whatever its head says.
+    NoContent,
+    /// Gives the head `Whole` would, without the body: the answer to a `HEAD`.
+    HeadOnly,
 }
 
 /// A scripted upstream: every request it reads gets `script`; the request heads it saw are kept.
@@ -61,7 +74,7 @@ async fn upstream(script: Script) -> Upstream {
 async fn serve(mut stream: TcpStream, script: Script, heads: Arc<Mutex<Vec<String>>>) {
     let mut buf = Vec::new();
     let mut chunk = [0u8; 4096];
-    loop {
+    for exchange in 0.. {
         while !buf.windows(4).any(|w| w == b"\r\n\r\n") {
             match stream.read(&mut chunk).await {
                 Ok(0) | Err(_) => return,
@@ -74,6 +87,9 @@ async fn serve(mut stream: TcpStream, script: Script, heads: Arc<Mutex<Vec<Strin
             .unwrap()
             .push(String::from_utf8_lossy(&buf[..end]).into_owned());
         buf.drain(..end);
+        if matches!(script, Script::OnceThenDrop) && exchange > 0 {
+            return;
+        }
         let keep_open = answer(&mut stream, script).await;
         if !keep_open {
             return;
@@ -84,10 +100,42 @@ async fn serve(mut stream: TcpStream, script: Script, heads: Arc<Mutex<Vec<Strin
 /// Writes one answer; false when the connection is to be closed afterwards.
 async fn answer(stream: &mut TcpStream, script: Script) -> bool {
     let head = "HTTP/1.1 200 OK\r\ncontent-type: application/json\r\n";
+    let whole = format!("{head}content-length: {}\r\n\r\n{POST}", POST.len());
     match script {
-        Script::Whole | Script::WholeThenClose => {
-            let text = format!("{head}content-length: {}\r\n\r\n{POST}", POST.len());
+        Script::Interim => {
+            let interim =
+                "HTTP/1.1 100 Continue\r\n\r\nHTTP/1.1 103 Early Hints\r\nlink: </a>\r\n\r\n";
+            let _ = stream.write_all(interim.as_bytes()).await;
+            let _ = stream.flush().await;
+            let _ = stream.write_all(whole.as_bytes()).await;
+            true
+        }
+        Script::NoContent => {
+            let _ = stream.write_all(b"HTTP/1.1 204 No Content\r\n\r\n").await;
+            true
+        }
+        Script::HeadOnly => {
+            let text = format!("{head}content-length: {}\r\n\r\n", POST.len());
             let _ = stream.write_all(text.as_bytes()).await;
+            true
+        }
+        Script::OnceThenDrop => {
+            let _ = stream.write_all(whole.as_bytes()).await;
+            true
+        }
+        Script::UntilClose => {
+            let _ = stream
+                .write_all(format!("{head}\r\n{POST}").as_bytes())
+                .await;
+            false
+        }
+        Script::TwoLengths => {
+            let text = format!("{head}content-length: 5\r\ncontent-length: 6\r\n\r\n{POST}");
+            let _ = stream.write_all(text.as_bytes()).await;
+            false
+        }
+        Script::Whole | Script::WholeThenClose => {
+            let _ = stream.write_all(whole.as_bytes()).await;
             matches!(script, Script::Whole)
         }
         Script::Chunked(n) => {
@@ -244,4 +292,100 @@ async fn the_request_line_and_headers_are_what_the_bridge_says() {
         !head.contains("content-length"),
         "a GET carries no body: {head}"
     );
+}
+
+#[tokio::test]
+async fn interim_answers_are_skipped_for_the_real_one() {
+    let (_up, reply) = one_call(Script::Interim, Settings::default()).await;
+
+    assert_eq!(reply.status, 200, "{}", reply.text);
+    assert_eq!(reply.json["title"], "seven");
+}
+
+#[tokio::test]
+async fn a_body_without_length_runs_to_the_close_and_its_connection_is_not_reused() {
+    let up = upstream(Script::UntilClose).await;
+    let (_dir, gw) = gateway(&up.base, Settings::default()).await;
+    for i in 0..3 {
+        let reply = gw.post_json(ROUTE, &json!({"user_id": 7})).await;
+        assert_eq!(reply.status, 200, "request {i}: {}", reply.text);
+        assert_eq!(reply.json["body"], "the body");
+    }
+    assert_eq!(*up.connections.lock().unwrap(), 3);
+}
+
+#[tokio::test]
+async fn an_answer_with_two_lengths_is_refused() {
+    let (_up, reply) = one_call(Script::TwoLengths, Settings::default()).await;
+
+    assert_eq!(reply.status, 502, "{}", reply.text);
+    reply.assert_error_shape("upstream_failed");
+}
+
+#[tokio::test]
+async fn a_get_the_upstream_dropped_on_an_idle_connection_goes_again_on_a_new_one() {
+    let up = upstream(Script::OnceThenDrop).await;
+    let (_dir, gw) = gateway(&up.base, Settings::default()).await;
+    for i in 0..3 {
+        let reply = gw.post_json(ROUTE, &json!({"user_id": 7})).await;
+        assert_eq!(reply.status, 200, "request {i}: {}", reply.text);
+    }
+    // Each later request met a dropped connection first, then went out on a new one.
+    assert_eq!(*up.connections.lock().unwrap(), 3);
+    assert_eq!(up.heads.lock().unwrap().len(), 5);
+}
+
+#[tokio::test]
+async fn a_post_the_upstream_dropped_is_not_sent_twice() {
+    let up = upstream(Script::OnceThenDrop).await;
+    let yaml = fetch_post_yaml().replace("method: GET", "method: POST");
+    let dir = bridge_dir(&[("fetch-post.yaml", &yaml)]);
+    let env = [("JSONPLACEHOLDER_URL", up.base.as_str())];
+    let gw = TestGateway::start_with(dir.path(), &env, Settings::default()).await;
+
+    let first = gw.post_json(ROUTE, &json!({"user_id": 7})).await;
+    assert_eq!(first.status, 200, "{}", first.text);
+    let second = gw.post_json(ROUTE, &json!({"user_id": 7})).await;
+
+    assert_eq!(second.status, 502, "{}", second.text);
+    second.assert_error_shape("upstream_failed");
+    let heads = up.heads.lock().unwrap();
+    assert_eq!(heads.len(), 2, "the second POST went out once: {heads:?}");
+    assert!(
+        heads[1].starts_with("POST /posts/7 HTTP/1.1\r\n"),
+        "{}",
+        heads[1]
+    );
+}
+
+#[tokio::test]
+async fn answers_that_have_no_body_are_not_waited_for() {
+    // Were the gateway to wait for a body here, the bridge's 10 s timeout would answer 504.
+    let up = upstream(Script::NoContent).await;
+    let (_dir, gw) = gateway(&up.base, Settings::default()).await;
+    for _ in 0..2 {
+        let reply = gw.post_json(ROUTE, &json!({"user_id": 7})).await;
+        assert_eq!(reply.status, 200, "{}", reply.text);
+        assert_eq!(reply.json["status_code"], 204, "{}", reply.text);
+    }
+    assert_eq!(
+        *up.connections.lock().unwrap(),
+        1,
+        "a 204 leaves the connection usable"
+    );
+
+    let up = upstream(Script::HeadOnly).await;
+    let yaml = fetch_post_yaml()
+        .replace("method: GET", "method: HEAD")
+        .replace("path: $.id, type: integer", "from: status");
+    let dir = bridge_dir(&[("fetch-post.yaml", &yaml)]);
+    let env = [("JSONPLACEHOLDER_URL", up.base.as_str())];
+    let gw = TestGateway::start_with(dir.path(), &env, Settings::default()).await;
+    for _ in 0..2 {
+        let reply = gw.post_json(ROUTE, &json!({"user_id": 7})).await;
+        assert_eq!(reply.status, 200, "{}", reply.text);
+        assert_eq!(reply.json["status_code"], 200, "{}", reply.text);
+    }
+    assert_eq!(*up.connections.lock().unwrap(), 1);
+    assert!(up.heads.lock().unwrap()[0].starts_with("HEAD /posts/7 HTTP/1.1"));
 }

@@ -1,5 +1,6 @@
 //! Step 3 of the pipeline, *fetch*: the rendered request sent upstream on a pooled keep-alive
-//! connection of the worker's own pool.
+//! connection of the worker's own pool: [`plain`] HTTP/1.1 for `http` upstreams, hyper's client
+//! (TLS by hyper-rustls, HTTP/2 where offered) for `https` ones.
 //!
 //! The client never follows redirects and ignores proxy variables from the environment: either
 //! would let a request leave the host the bridge names. Every call is bounded by the bridge's
@@ -23,6 +24,8 @@ use tower_service::Service;
 use url::{Position, Url};
 
 use crate::render::UpstreamRequest;
+
+mod plain;
 
 pub const DEFAULT_MAX_UPSTREAM_BODY: usize = 10 * 1024 * 1024;
 
@@ -52,6 +55,7 @@ pub enum FetchError {
 /// by ALPN. Nothing in it reads proxy variables.
 type Connector = HttpsConnector<HttpConnector>;
 
+const CONNECT_TIMEOUT: Duration = Duration::from_secs(10);
 /// How long a pooled connection may sit unused before it is closed.
 const IDLE_TIMEOUT: Duration = Duration::from_secs(60);
 /// Idle HTTP/1.1 connections kept per origin; more are closed when they come back.
@@ -99,11 +103,13 @@ impl Origin {
     }
 }
 
-/// One upstream connection's sending half. An HTTP/2 one is shared by concurrent requests; an
-/// HTTP/1.1 one carries one exchange at a time and is taken out of the pool for it.
+/// One upstream connection (for hyper's, its sending half). An HTTP/2 one is shared by
+/// concurrent requests; an HTTP/1.1 one carries one exchange at a time and is taken out of the
+/// pool for it. `http` upstreams get [`plain`] connections, `https` ones hyper's.
 enum Sender {
     H1(http1::SendRequest<Full<Bytes>>),
     H2(http2::SendRequest<Full<Bytes>>),
+    Plain(plain::Conn),
 }
 
 impl Sender {
@@ -115,6 +121,7 @@ impl Sender {
         match self {
             Sender::H1(s) => s.is_closed(),
             Sender::H2(s) => s.is_closed(),
+            Sender::Plain(c) => c.is_closed(),
         }
     }
 
@@ -127,6 +134,7 @@ impl Sender {
         let sent = match self {
             Sender::H1(s) => s.try_send_request(request).await,
             Sender::H2(s) => s.try_send_request(request).await,
+            Sender::Plain(_) => return Err(None), // never taken for an https origin
         };
         sent.map_err(|mut e| e.take_message())
     }
@@ -137,9 +145,9 @@ struct Idle {
     since: Instant,
 }
 
-/// The upstream client: a pool of keep-alive connections per origin on hyper's connection API,
-/// with hyper-rustls for TLS. One per server worker, so a request only meets connections of
-/// its own thread. reqwest (whose engine this is) costs a quarter of a fetch-post request in
+/// The upstream client: a pool of keep-alive connections per origin, [`plain`] ones for `http`
+/// and hyper's for `https`. One per server worker, so a request only meets connections of its
+/// own thread. reqwest (whose engine hyper is) costs a quarter of a fetch-post request in
 /// layers that do nothing here (redirect policy, retries, its own URL type); it still talks to
 /// the Genesys Platform API, off the request path.
 #[derive(Clone)]
@@ -171,7 +179,7 @@ impl Upstream {
         // The connector also serves https URLs: the TLS layer above it takes them.
         http.enforce_http(false);
         http.set_nodelay(true);
-        http.set_connect_timeout(Some(Duration::from_secs(10)));
+        http.set_connect_timeout(Some(CONNECT_TIMEOUT));
         let connector = hyper_rustls::HttpsConnectorBuilder::new()
             .with_provider_and_platform_verifier(Arc::new(rustls::crypto::ring::default_provider()))
             .unwrap_or_else(|e| panic!("the TLS client cannot be set up on this system: {e}"))
@@ -193,6 +201,19 @@ impl Upstream {
     pub async fn send(&self, request: UpstreamRequest) -> Result<UpstreamResponse, FetchError> {
         let timeout = request.timeout;
         let started = Instant::now();
+        if request.origin.scheme == Scheme::HTTP {
+            let exchange = self.inner.exchange_plain(&request);
+            return match tokio::time::timeout(timeout, exchange).await {
+                Ok(Ok(answer)) => Ok(UpstreamResponse {
+                    status: answer.status,
+                    headers: answer.headers,
+                    body: answer.body,
+                    elapsed: started.elapsed(),
+                }),
+                Ok(Err(e)) => Err(e),
+                Err(_) => Err(FetchError::Timeout(timeout)),
+            };
+        }
         let exchange = async {
             let (origin, request) = to_http(request)?;
             let (response, sender) = self.inner.exchange(&origin, request).await?;
@@ -214,6 +235,54 @@ impl Upstream {
 }
 
 impl Pool {
+    /// An `http` upstream's exchange, on a pooled [`plain`] connection if one is alive.
+    async fn exchange_plain(&self, request: &UpstreamRequest) -> Result<plain::Answer, FetchError> {
+        let origin = &*request.origin;
+        let wire = plain::Request {
+            method: &request.method,
+            target: &request.url[Position::BeforePath..Position::AfterQuery],
+            host: &origin.host,
+            headers: &request.headers,
+            body: request.body.as_deref().unwrap_or_default(),
+            keep_headers: request.keep_headers,
+        };
+        let (mut conn, reused) = match self.checkout_plain(origin) {
+            Some(conn) => (conn, true),
+            None => (connect_plain(origin).await?, false),
+        };
+        let answer = match conn.exchange(&wire, self.max_body).await {
+            // The upstream closed the idle connection as the request went out. A request that
+            // is safe to repeat goes once more, on a new connection; any other might have been
+            // acted on, so it fails.
+            Err(plain::WireError::NoAnswer) if reused && request.method.is_idempotent() => {
+                conn = connect_plain(origin).await?;
+                conn.exchange(&wire, self.max_body).await
+            }
+            answered => answered,
+        }
+        .map_err(|e| wire_error(e, self.max_body))?;
+        if answer.reusable {
+            self.give_back(origin, Sender::Plain(conn));
+        }
+        Ok(answer)
+    }
+
+    fn checkout_plain(&self, origin: &Origin) -> Option<plain::Conn> {
+        let mut idle = self.idle.lock().unwrap_or_else(|e| e.into_inner());
+        let list = idle.get_mut(&*origin.key)?;
+        while let Some(entry) = list.pop() {
+            match entry.sender {
+                Sender::Plain(conn)
+                    if !conn.is_closed() && entry.since.elapsed() <= IDLE_TIMEOUT =>
+                {
+                    return Some(conn);
+                }
+                _ => {}
+            }
+        }
+        None
+    }
+
     /// Sends on a pooled connection if one is alive, else on a new one; a request that a
     /// pooled connection could not even start (the upstream had closed it) goes out once more
     /// on a new connection, as hyper-util's client does.
@@ -258,6 +327,7 @@ impl Pool {
                         return Some(Sender::H2(clone));
                     }
                     Sender::H1(sender) => sender,
+                    Sender::Plain(_) => continue, // an http origin's; not this path's
                 }
             };
             let mut sender = taken;
@@ -325,6 +395,24 @@ async fn close_idle(pool: Weak<Pool>) {
             list.retain(|e| !e.sender.is_closed() && e.since.elapsed() <= IDLE_TIMEOUT);
         }
         idle.retain(|_, list| !list.is_empty());
+    }
+}
+
+async fn connect_plain(origin: &Origin) -> Result<plain::Conn, FetchError> {
+    let host = origin.authority.host();
+    let port = origin.authority.port_u16().unwrap_or(80);
+    match tokio::time::timeout(CONNECT_TIMEOUT, plain::Conn::connect(host, port)).await {
+        Ok(Ok(conn)) => Ok(conn),
+        _ => Err(FetchError::Connect),
+    }
+}
+
+fn wire_error(error: plain::WireError, max_body: usize) -> FetchError {
+    match error {
+        plain::WireError::NoAnswer => failed(),
+        plain::WireError::TooLarge => FetchError::TooLarge(max_body),
+        plain::WireError::BrokeOff => FetchError::Failed("the answer broke off"),
+        plain::WireError::Malformed(what) => FetchError::Failed(what),
     }
 }
 
