@@ -201,36 +201,28 @@ impl Upstream {
     pub async fn send(&self, request: UpstreamRequest) -> Result<UpstreamResponse, FetchError> {
         let timeout = request.timeout;
         let started = Instant::now();
-        if request.origin.scheme == Scheme::HTTP {
-            let exchange = self.inner.exchange_plain(&request);
-            return match tokio::time::timeout(timeout, exchange).await {
-                Ok(Ok(answer)) => Ok(UpstreamResponse {
-                    status: answer.status,
-                    headers: answer.headers,
-                    body: answer.body,
-                    elapsed: started.elapsed(),
-                }),
-                Ok(Err(e)) => Err(e),
-                Err(_) => Err(FetchError::Timeout(timeout)),
-            };
-        }
         let exchange = async {
+            if request.origin.scheme == Scheme::HTTP {
+                let answer = self.inner.exchange_plain(&request).await?;
+                return Ok((answer.status, answer.headers, answer.body));
+            }
             let (origin, request) = to_http(request)?;
             let (response, sender) = self.inner.exchange(&origin, request).await?;
             let (parts, body) = response.into_parts();
             let body = read_capped(&parts.headers, body, self.inner.max_body).await?;
             // Only a connection whose answer was read to the end can carry the next request.
             self.inner.give_back(&origin, sender);
-            Ok(UpstreamResponse {
-                status: parts.status,
-                headers: parts.headers,
-                body,
-                elapsed: started.elapsed(),
-            })
+            Ok((parts.status, parts.headers, body))
         };
-        tokio::time::timeout(timeout, exchange)
+        let (status, headers, body) = tokio::time::timeout(timeout, exchange)
             .await
-            .unwrap_or(Err(FetchError::Timeout(timeout)))
+            .unwrap_or(Err(FetchError::Timeout(timeout)))?;
+        Ok(UpstreamResponse {
+            status,
+            headers,
+            body,
+            elapsed: started.elapsed(),
+        })
     }
 }
 
