@@ -6,8 +6,7 @@ use std::time::Duration;
 
 use common::{TestGateway, bridge_dir};
 use serde_json::json;
-use wiremock::matchers::{method, path};
-use wiremock::{Mock, MockServer, ResponseTemplate};
+use wiremock::ResponseTemplate;
 
 fn bridge(route: &str, on_error: &str) -> String {
     format!(
@@ -19,8 +18,7 @@ fn bridge(route: &str, on_error: &str) -> String {
 
 #[tokio::test]
 async fn counters_and_histograms_match_the_requests_made() {
-    let up = MockServer::start().await;
-    let answers = [
+    let answers = vec![
         ("/ok", ResponseTemplate::new(200).set_body_json(json!({}))),
         (
             "/missing",
@@ -35,13 +33,7 @@ async fn counters_and_histograms_match_the_requests_made() {
             ResponseTemplate::new(200).set_delay(Duration::from_secs(3)),
         ),
     ];
-    for (p, answer) in answers {
-        Mock::given(method("GET"))
-            .and(path(p))
-            .respond_with(answer)
-            .mount(&up)
-            .await;
-    }
+    let up = common::upstream_answering(answers).await;
     let dir = bridge_dir(&[
         ("a.yaml", &bridge("/a", "status")),
         ("b.yaml", &bridge("/b", "output")),

@@ -10,8 +10,7 @@ use std::time::Duration;
 use base64::Engine;
 use common::{Server, bridge_dir, closed_port};
 use serde_json::json;
-use wiremock::matchers::{method, path};
-use wiremock::{Mock, MockServer, ResponseTemplate};
+use wiremock::{MockServer, ResponseTemplate};
 
 const INBOUND_KEY: &str = "inbound-key-7f3a9c";
 const INBOUND_PASS: &str = "inbound-pass-91bd2e";
@@ -47,8 +46,7 @@ upstream: { url: "http://127.0.0.1:${DOWN_PORT}/x?token=${UPSTREAM_TOKEN}" }
 const BROKEN: &str = "route: { path: /broken }\nupstream: { url: 'http://h/', headers: { '${UPSTREAM_TOKEN} bad': x } }\n";
 
 async fn upstream() -> MockServer {
-    let server = MockServer::start().await;
-    let answers = [
+    let answers = vec![
         (
             "/ok",
             ResponseTemplate::new(200).set_body_json(json!({"title": "fine"})),
@@ -70,14 +68,7 @@ async fn upstream() -> MockServer {
             ResponseTemplate::new(200).set_body_json(json!({})),
         ),
     ];
-    for (p, answer) in answers {
-        Mock::given(method("GET"))
-            .and(path(p))
-            .respond_with(answer)
-            .mount(&server)
-            .await;
-    }
-    server
+    common::upstream_answering(answers).await
 }
 
 async fn every_path_leaks_nothing(extra: &[&str], rust_log: &str) -> String {

@@ -91,15 +91,18 @@ async fn served_certificate(
     )
 }
 
+/// A CA; a certificate directory holding a certificate it issued (also returned); a bridge
+/// directory serving `BRIDGE`.
+fn issued() -> (Ca, tempfile::TempDir, Vec<u8>, tempfile::TempDir) {
+    let (ca, certs) = (Ca::new(), tempfile::tempdir().unwrap());
+    let cert = ca.issue(certs.path());
+    (ca, certs, cert, bridge_dir(&[("t.yaml", BRIDGE)]))
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn serves_the_certificate_and_picks_up_a_renewed_one() {
     let up = upstream_answering_ok().await;
-    let (certs, bridges) = (
-        tempfile::tempdir().unwrap(),
-        bridge_dir(&[("t.yaml", BRIDGE)]),
-    );
-    let ca = Ca::new();
-    let first = ca.issue(certs.path());
+    let (ca, certs, first, bridges) = issued();
     let addr = tls_gateway(certs.path(), bridges.path(), &up.uri()).await;
 
     let (seen, version, status) = served_certificate(&ca.client(), addr).await;
@@ -121,12 +124,7 @@ async fn serves_the_certificate_and_picks_up_a_renewed_one() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn plain_http_on_the_tls_port_fails_cleanly() {
     let up = upstream_answering_ok().await;
-    let (certs, bridges) = (
-        tempfile::tempdir().unwrap(),
-        bridge_dir(&[("t.yaml", BRIDGE)]),
-    );
-    let ca = Ca::new();
-    ca.issue(certs.path());
+    let (ca, certs, _, bridges) = issued();
     let addr = tls_gateway(certs.path(), bridges.path(), &up.uri()).await;
 
     let mut tcp = TcpStream::connect(addr).await.unwrap();
@@ -169,12 +167,7 @@ fn a_missing_or_wrong_file_is_a_clear_error() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn calls_an_https_upstream_and_verifies_its_certificate() {
     let up = upstream_answering_ok().await;
-    let (certs, inner) = (
-        tempfile::tempdir().unwrap(),
-        bridge_dir(&[("t.yaml", BRIDGE)]),
-    );
-    let ca = Ca::new();
-    ca.issue(certs.path());
+    let (ca, certs, _, inner) = issued();
     std::fs::write(certs.path().join("ca.pem"), ca.0.pem()).unwrap();
     let tls_upstream = tls_gateway(certs.path(), inner.path(), &up.uri()).await;
     let outer = bridge_dir(&[(

@@ -209,6 +209,17 @@ async fn one_call(script: Script, settings: Settings) -> (Upstream, common::Repl
     (up, reply)
 }
 
+/// `n` fetch-post calls one after another, each of which must answer 200.
+async fn calls_ok(gw: &TestGateway, n: usize) -> Vec<common::Reply> {
+    let mut replies = Vec::with_capacity(n);
+    for i in 0..n {
+        let reply = gw.post_json(ROUTE, &json!({"user_id": 7})).await;
+        assert_eq!(reply.status, 200, "request {i}: {}", reply.text);
+        replies.push(reply);
+    }
+    replies
+}
+
 #[tokio::test]
 async fn an_answer_split_into_many_chunks_is_reassembled() {
     for size in [1, 7, 1000] {
@@ -247,10 +258,7 @@ async fn an_answer_that_breaks_off_or_cannot_be_framed_is_a_502() {
 async fn connections_are_kept_alive_and_a_closed_one_is_replaced() {
     let kept = upstream(Script::Whole).await;
     let (_dir, gw) = gateway(&kept.base, Settings::default()).await;
-    for _ in 0..5 {
-        let reply = gw.post_json(ROUTE, &json!({"user_id": 7})).await;
-        assert_eq!(reply.status, 200, "{}", reply.text);
-    }
+    calls_ok(&gw, 5).await;
     assert_eq!(
         *kept.connections.lock().unwrap(),
         1,
@@ -272,10 +280,7 @@ async fn connections_are_kept_alive_and_a_closed_one_is_replaced() {
 async fn an_upstream_that_says_connection_close_is_never_reused() {
     let up = upstream(Script::SaysClose).await;
     let (_dir, gw) = gateway(&up.base, Settings::default()).await;
-    for i in 0..20 {
-        let reply = gw.post_json(ROUTE, &json!({"user_id": 7})).await;
-        assert_eq!(reply.status, 200, "request {i}: {}", reply.text);
-    }
+    calls_ok(&gw, 20).await;
     assert_eq!(*up.connections.lock().unwrap(), 20);
 }
 
@@ -317,9 +322,7 @@ async fn interim_answers_are_skipped_for_the_real_one() {
 async fn a_body_without_length_runs_to_the_close_and_its_connection_is_not_reused() {
     let up = upstream(Script::UntilClose).await;
     let (_dir, gw) = gateway(&up.base, Settings::default()).await;
-    for i in 0..3 {
-        let reply = gw.post_json(ROUTE, &json!({"user_id": 7})).await;
-        assert_eq!(reply.status, 200, "request {i}: {}", reply.text);
+    for reply in calls_ok(&gw, 3).await {
         assert_eq!(reply.json["body"], "the body");
     }
     assert_eq!(*up.connections.lock().unwrap(), 3);
@@ -329,10 +332,7 @@ async fn a_body_without_length_runs_to_the_close_and_its_connection_is_not_reuse
 async fn a_get_the_upstream_dropped_on_an_idle_connection_goes_again_on_a_new_one() {
     let up = upstream(Script::OnceThenDrop).await;
     let (_dir, gw) = gateway(&up.base, Settings::default()).await;
-    for i in 0..3 {
-        let reply = gw.post_json(ROUTE, &json!({"user_id": 7})).await;
-        assert_eq!(reply.status, 200, "request {i}: {}", reply.text);
-    }
+    calls_ok(&gw, 3).await;
     // Each later request met a dropped connection first, then went out on a new one.
     assert_eq!(*up.connections.lock().unwrap(), 3);
     assert_eq!(up.heads.lock().unwrap().len(), 5);
@@ -364,9 +364,7 @@ async fn answers_that_have_no_body_are_not_waited_for() {
     // Were the gateway to wait for a body here, the bridge's 10 s timeout would answer 504.
     let up = upstream(Script::NoContent).await;
     let (_dir, gw) = gateway(&up.base, Settings::default()).await;
-    for _ in 0..2 {
-        let reply = gw.post_json(ROUTE, &json!({"user_id": 7})).await;
-        assert_eq!(reply.status, 200, "{}", reply.text);
+    for reply in calls_ok(&gw, 2).await {
         assert_eq!(reply.json["status_code"], 204, "{}", reply.text);
     }
     assert_eq!(
@@ -380,9 +378,7 @@ async fn answers_that_have_no_body_are_not_waited_for() {
         .replace("method: GET", "method: HEAD")
         .replace("path: $.id, type: integer", "from: status");
     let (_dir, gw) = gateway_for(&yaml, &up.base, Settings::default()).await;
-    for _ in 0..2 {
-        let reply = gw.post_json(ROUTE, &json!({"user_id": 7})).await;
-        assert_eq!(reply.status, 200, "{}", reply.text);
+    for reply in calls_ok(&gw, 2).await {
         assert_eq!(reply.json["status_code"], 200, "{}", reply.text);
     }
     assert_eq!(*up.connections.lock().unwrap(), 1);

@@ -205,6 +205,21 @@ pub fn http_client() -> reqwest::Client {
 }
 
 /// An upstream on 127.0.0.1 that answers every request with 200 `{}` and records it.
+/// An upstream answering `GET` on each path with its template.
+pub async fn upstream_answering(
+    answers: Vec<(&str, wiremock::ResponseTemplate)>,
+) -> wiremock::MockServer {
+    let server = wiremock::MockServer::start().await;
+    for (p, answer) in answers {
+        wiremock::Mock::given(wiremock::matchers::method("GET"))
+            .and(wiremock::matchers::path(p))
+            .respond_with(answer)
+            .mount(&server)
+            .await;
+    }
+    server
+}
+
 pub async fn upstream_answering_ok() -> wiremock::MockServer {
     let server = wiremock::MockServer::start().await;
     wiremock::Mock::given(wiremock::matchers::any())
