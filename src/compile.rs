@@ -14,6 +14,7 @@ use crate::auth::InboundAuth;
 use crate::bridge_file::{self, BridgeFile, Location, OnError};
 use crate::env::{EnvSource, Secrets, looks_secret};
 use crate::map::OutputMapping;
+use crate::metrics::BridgeMeters;
 use crate::render::{UpstreamTemplate, parse_method};
 use crate::validate::InputContract;
 
@@ -33,6 +34,7 @@ pub struct Bridge {
     pub secrets: Secrets,
     /// Requests this bridge is answering now (bounded by the server's per-bridge limit).
     pub in_flight: AtomicUsize,
+    pub meters: BridgeMeters,
 }
 
 /// A problem with one bridge file, located as precisely as the parser allows.
@@ -155,6 +157,7 @@ pub fn compile(file: BridgeFile, stem: &str, mut secrets: Secrets) -> Result<Bri
                 on_error: file.on_error,
                 secrets,
                 in_flight: AtomicUsize::new(0),
+                meters: BridgeMeters::default(),
             })
         }
         _ => Err(errs),

@@ -7,6 +7,7 @@ use prometheus_client::metrics::family::Family;
 use prometheus_client::metrics::gauge::Gauge;
 use prometheus_client::metrics::histogram::Histogram;
 use prometheus_client::registry::Registry;
+use std::sync::OnceLock;
 use std::time::Duration;
 
 #[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
@@ -134,34 +135,46 @@ impl Metrics {
         self.reloads.get_or_create(&ResultLabel { result }).inc();
     }
 
-    /// Records one answered request to a bridge route (`bridge` empty when none matched).
+    /// Records one answered request to a bridge route: `bridge` is the bridge that matched
+    /// (its name and handles), `None` for a path no bridge serves.
     pub fn request(
         &self,
-        bridge: &str,
+        bridge: Option<(&str, &BridgeMeters)>,
         status: u16,
         took: Duration,
         upstream: Option<Duration>,
         failure: Option<&'static str>,
     ) {
-        let bridge = bridge.to_owned();
-        self.requests
-            .get_or_create(&RequestLabels {
-                bridge: bridge.clone(),
+        let Some((name, meters)) = bridge else {
+            let bridge = String::new();
+            self.requests
+                .get_or_create(&RequestLabels {
+                    bridge: bridge.clone(),
+                    status,
+                })
+                .inc();
+            self.request_seconds
+                .get_or_create(&BridgeLabel { bridge })
+                .observe(took.as_secs_f64());
+            return;
+        };
+        let meters = meters.0.get_or_init(|| Meters::of(self, name));
+        if status == 200 {
+            meters.ok.inc();
+        } else {
+            let labels = RequestLabels {
+                bridge: name.to_owned(),
                 status,
-            })
-            .inc();
-        let label = BridgeLabel { bridge };
-        self.request_seconds
-            .get_or_create(&label)
-            .observe(took.as_secs_f64());
+            };
+            self.requests.get_or_create(&labels).inc();
+        }
+        meters.request_seconds.observe(took.as_secs_f64());
         if let Some(upstream) = upstream {
-            self.upstream_seconds
-                .get_or_create(&label)
-                .observe(upstream.as_secs_f64());
+            meters.upstream_seconds.observe(upstream.as_secs_f64());
         }
         if let Some(kind) = failure {
             let labels = FailureLabels {
-                bridge: label.bridge,
+                bridge: name.to_owned(),
                 kind,
             };
             self.upstream_failures.get_or_create(&labels).inc();
@@ -174,5 +187,43 @@ impl Metrics {
         // Writing into a String cannot fail.
         let _ = prometheus_client::encoding::text::encode(&mut text, &self.registry);
         text
+    }
+}
+
+/// One bridge's own entries in the metric families, looked up on its first request and then
+/// kept, so that a request is counted without building label strings, hashing them and
+/// taking the families' locks. A reloaded bridge looks them up again and finds the same
+/// series: the families key them by name.
+#[derive(Default)]
+pub struct BridgeMeters(OnceLock<Meters>);
+
+impl std::fmt::Debug for BridgeMeters {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("BridgeMeters")
+    }
+}
+
+struct Meters {
+    /// `requests{status="200"}`, by far the most common series; other statuses go through the
+    /// family.
+    ok: Counter,
+    request_seconds: Histogram,
+    upstream_seconds: Histogram,
+}
+
+impl Meters {
+    fn of(metrics: &Metrics, name: &str) -> Self {
+        let ok = RequestLabels {
+            bridge: name.to_owned(),
+            status: 200,
+        };
+        let bridge = BridgeLabel {
+            bridge: name.to_owned(),
+        };
+        Meters {
+            ok: metrics.requests.get_or_create(&ok).clone(),
+            request_seconds: metrics.request_seconds.get_or_create(&bridge).clone(),
+            upstream_seconds: metrics.upstream_seconds.get_or_create(&bridge).clone(),
+        }
     }
 }

@@ -50,12 +50,14 @@ impl Gateway {
     {
         let started = Instant::now();
         let request_id = request_id(request.headers());
-        let (method, path) = (request.method().clone(), request.uri().path().to_owned());
+        // The URI shares the request's buffer: no copy of the path.
+        let (method, uri) = (request.method().clone(), request.uri().clone());
+        let path = uri.path();
         let snapshot = self.snapshot();
         let outcome = if let Err(error) = self.check_head(request.headers()) {
             failure(None, error.into(), &request_id)
         } else if path.starts_with("/-/") {
-            let ops = ops::answer(&snapshot, self.metrics(), &method, &path, &request_id);
+            let ops = ops::answer(&snapshot, self.metrics(), &method, path, &request_id);
             Outcome {
                 status: ops.status,
                 body: ops.body,
@@ -71,7 +73,10 @@ impl Gateway {
                 .bridge_request(upstream, &snapshot, request, &request_id)
                 .await;
             self.metrics().request(
-                outcome.bridge.as_ref().map_or("", |b| b.name.as_str()),
+                outcome
+                    .bridge
+                    .as_deref()
+                    .map(|b| (b.name.as_str(), &b.meters)),
                 outcome.status.as_u16(),
                 started.elapsed(),
                 outcome.upstream.map(|u| u.1),
@@ -91,7 +96,7 @@ impl Gateway {
             upstream_ms = upstream.map(|u| u.1.as_secs_f64() * 1000.0),
             "request"
         );
-        respond(outcome, &request_id)
+        respond(outcome, request_id)
     }
 
     /// The header limits, checked here so that a request over them gets a JSON error.
@@ -200,7 +205,7 @@ fn failure(bridge: Option<Arc<Bridge>>, f: Failure, request_id: &str) -> Outcome
     }
 }
 
-fn respond(outcome: Outcome, request_id: &str) -> Response<Full<Bytes>> {
+fn respond(outcome: Outcome, request_id: String) -> Response<Full<Bytes>> {
     let mut response = Response::new(Full::new(Bytes::from(outcome.body)));
     *response.status_mut() = outcome.status;
     let headers = response.headers_mut();
@@ -208,7 +213,7 @@ fn respond(outcome: Outcome, request_id: &str) -> Response<Full<Bytes>> {
         http::header::CONTENT_TYPE,
         HeaderValue::from_static(outcome.content_type),
     );
-    if let Ok(id) = HeaderValue::from_str(request_id) {
+    if let Ok(id) = HeaderValue::from_maybe_shared(Bytes::from(request_id)) {
         headers.insert(X_REQUEST_ID, id);
     }
     if outcome.status == StatusCode::SERVICE_UNAVAILABLE {

@@ -117,16 +117,16 @@ impl InputContract {
                     continue;
                 }
             };
-            match value.filter(|v| !is_unrendered_genesys_variable(v)) {
+            match value.filter(|(_, v)| !is_unrendered_genesys_variable(v)) {
                 None if field.required => {
                     problems.push(FieldProblem::new(&field.name, "is required"))
                 }
                 None => {}
-                Some(v) => {
+                Some((name, v)) => {
                     let before = problems.len();
                     field.check(&v, &mut problems);
                     if problems.len() == before {
-                        valid.insert(field.name.clone(), v);
+                        valid.insert(name, v);
                     }
                 }
             }
@@ -165,13 +165,17 @@ impl From<Inbound> for Source {
 }
 
 impl Source {
-    /// Moves the field's value out (no copy); a form value is converted to the field's type.
-    fn take(&mut self, field: &InputField) -> Result<Option<Value>, FieldProblem> {
+    /// Moves the field's name and value out (no copy); a form value is converted to the
+    /// field's type.
+    fn take(&mut self, field: &InputField) -> Result<Option<(String, Value)>, FieldProblem> {
         match self {
-            Source::Json(map) => Ok(map.remove(&field.name)),
+            Source::Json(map) => Ok(map.remove_entry(&field.name)),
             Source::Form(pairs) => match pairs.iter().rposition(|(k, _)| *k == field.name) {
                 None => Ok(None),
-                Some(i) => convert_form_value(field, pairs.swap_remove(i).1).map(Some),
+                Some(i) => {
+                    let (name, text) = pairs.swap_remove(i);
+                    convert_form_value(field, text).map(|v| Some((name, v)))
+                }
             },
         }
     }
