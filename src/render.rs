@@ -10,7 +10,7 @@ use std::time::Duration;
 
 use http::{HeaderMap, HeaderName, HeaderValue, Method};
 use serde_json::Value;
-use url::Url;
+use url::{Position, Url};
 
 use crate::bridge_file::{FieldMap, Text, UpstreamSpec};
 use crate::env::Secrets;
@@ -31,6 +31,9 @@ pub struct UpstreamTemplate {
     origin: Arc<Origin>,
     path: Vec<TextTemplate>,
     query: Vec<(String, TextTemplate)>,
+    /// Every path segment and query part renders to text the URL parser would keep as it
+    /// is, so the target is sent as rendered.
+    plain_url: bool,
     headers: Vec<(HeaderName, TextTemplate)>,
     body: Option<BodyTemplate>,
     pub timeout: Duration,
@@ -40,8 +43,9 @@ pub struct UpstreamTemplate {
 #[derive(Debug)]
 pub struct UpstreamRequest {
     pub method: Method,
-    pub url: Url,
-    /// Where `url` points, prepared at load: the connection pool's key.
+    /// The path and query, as sent in the request line.
+    pub target: String,
+    /// Where `target` is asked for, prepared at load: the connection pool's key.
     pub origin: Arc<Origin>,
     pub headers: HeaderMap,
     pub body: Option<Vec<u8>>,
@@ -86,7 +90,12 @@ impl UpstreamTemplate {
         };
         let mut all_query = url.query;
         all_query.extend(query);
+        let plain_url = url.path.iter().all(keeps_as_is)
+            && all_query
+                .iter()
+                .all(|(key, value)| is_plain_text(key) && keeps_as_is(value));
         Ok(UpstreamTemplate {
+            plain_url,
             method,
             origin_url: url.origin_url,
             origin: url.origin,
@@ -109,9 +118,9 @@ impl UpstreamTemplate {
         let headers = self.render_headers(input, request_id, &mut problems);
         let body = self.render_body(input, &mut problems);
         match url {
-            Some(url) if problems.is_empty() => Ok(UpstreamRequest {
+            Some(target) if problems.is_empty() => Ok(UpstreamRequest {
                 method: self.method.clone(),
-                url,
+                target,
                 origin: self.origin.clone(),
                 headers,
                 body,
@@ -122,9 +131,10 @@ impl UpstreamTemplate {
         }
     }
 
-    /// The URL is built on the origin parsed at load: only the path and query are set per
-    /// request, so the host is never parsed (or IDNA-processed) again.
-    fn render_url(&self, input: &ValidInput, problems: &mut Vec<FieldProblem>) -> Option<Url> {
+    /// The request target (path and query). When the URL parser would keep it as it is (see
+    /// [`keeps_as_is`]) it is sent as rendered; otherwise it goes through the parser, on the
+    /// origin parsed at load, so that the host is never parsed (or IDNA-processed) again.
+    fn render_url(&self, input: &ValidInput, problems: &mut Vec<FieldProblem>) -> Option<String> {
         let ctx = input.context();
         let mut path = String::with_capacity(64);
         for segment in &self.path {
@@ -157,6 +167,16 @@ impl UpstreamTemplate {
                 Err(e) => problems.extend(blame(value, &e)),
             }
         }
+        if self.plain_url {
+            if path.is_empty() {
+                path.push('/');
+            }
+            if !query.is_empty() {
+                path.push('?');
+                path.push_str(&query);
+            }
+            return Some(path);
+        }
         let mut url = self.origin_url.clone();
         url.set_path(if path.is_empty() { "/" } else { &path });
         url.set_query((!query.is_empty()).then_some(query.as_str()));
@@ -167,7 +187,7 @@ impl UpstreamTemplate {
             ));
             return None;
         }
-        Some(url)
+        Some(url[Position::BeforePath..Position::AfterQuery].to_owned())
     }
 
     /// Defence in depth: whatever the path holds, the origin must be the one fixed at load.
@@ -249,6 +269,28 @@ fn blame(template: &TextTemplate, message: &str) -> Vec<FieldProblem> {
 
 fn is_dot_or_empty(segment: &str) -> bool {
     matches!(segment, "" | "." | "..")
+}
+
+/// Whether every rendering of a URL path segment or query value is one the URL parser keeps
+/// byte for byte: a whole input (percent-encoded, and refused at run time when it would be a
+/// dot segment) or a literal of [plain](is_plain_text) text. Handlebars templates may hold
+/// literal text the parser would encode.
+fn keeps_as_is(template: &TextTemplate) -> bool {
+    match template {
+        TextTemplate::Literal(text) => is_plain_text(text),
+        TextTemplate::Input(_) => true,
+        TextTemplate::Handlebars(..) => false,
+    }
+}
+
+/// Text the URL parser neither percent-encodes (in a path or a query) nor treats as a dot
+/// segment.
+fn is_plain_text(text: &str) -> bool {
+    !matches!(text, "." | "..")
+        && !text.to_ascii_lowercase().contains("%2e")
+        && text
+            .bytes()
+            .all(|b| b.is_ascii_alphanumeric() || b"-._~!$&()*+,;=:@%".contains(&b))
 }
 
 pub fn parse_method(text: Option<&Text>, default: &str) -> Result<Method, String> {
@@ -547,9 +589,14 @@ pub fn is_sensitive_header(name: &str) -> bool {
 }
 
 impl UpstreamRequest {
+    /// The whole URL, for people to read.
+    pub fn url(&self) -> String {
+        format!("{}{}", self.origin.as_str(), self.target)
+    }
+
     /// A readable account of the request with every credential masked, for `try` and debug logs.
     pub fn describe(&self, secrets: &Secrets) -> String {
-        let mut text = format!("{} {}\n", self.method, self.url);
+        let mut text = format!("{} {}\n", self.method, self.url());
         for (name, value) in &self.headers {
             let shown = if is_sensitive_header(name.as_str()) {
                 "***".to_owned()
@@ -605,7 +652,50 @@ mod tests {
     fn path_values_stay_in_their_segment() {
         let t = template("url: 'http://h:9/posts/{{input.id}}/c'");
         let req = t.render(&input(json!({"id": "a/b?c#d"})), "r").unwrap();
-        assert_eq!(req.url.as_str(), "http://h:9/posts/a%2Fb%3Fc%23d/c");
+        assert_eq!(req.url().as_str(), "http://h:9/posts/a%2Fb%3Fc%23d/c");
+    }
+
+    #[test]
+    fn targets_sent_as_rendered_are_what_the_url_parser_would_send() {
+        let urls = [
+            "http://h/posts/{{input.id}}",
+            "http://h:9/posts/{{input.id}}/c?fixed=1&a={{input.q}}&b=",
+            "http://h",
+            "http://h/",
+            "http://h/~u/p;v=1/@x:y/a,b*c!d$e(f)+g",
+            "http://h/a b/{{input.id}}",
+            "http://h/x/./{{input.id}}/../y",
+            "http://h/a%2E/b%2e",
+            "http://h/ü/{{input.id}}?q=ü&r=\"x\"",
+            "http://h/{{input.id}}?x={{#if input.q}}a b{{/if}}",
+            "http://h/p\\q/{{input.id}}",
+            "http://h/it's?q='{{input.q}}'",
+        ];
+        let values = [
+            json!({"id": "a/b?c#d", "q": "x&y=z"}),
+            json!({"id": 5, "q": "ü %2e"}),
+            json!({"id": "x y", "q": ""}),
+        ];
+        let mut plain = 0;
+        for url in urls {
+            let mut t = template(&format!("url: {}", json!(url)));
+            plain += usize::from(t.plain_url);
+            for v in &values {
+                let fast = t.render(&input(v.clone()), "r").unwrap().url();
+                t.plain_url = false;
+                let parsed = t.render(&input(v.clone()), "r").unwrap().url();
+                t.plain_url = keeps_as_is_all(&t);
+                assert_eq!(fast, parsed, "{url} with {v}");
+            }
+        }
+        assert_eq!(plain, 5, "the first five URLs take the short way");
+    }
+
+    fn keeps_as_is_all(t: &UpstreamTemplate) -> bool {
+        t.path.iter().all(keeps_as_is)
+            && t.query
+                .iter()
+                .all(|(k, v)| is_plain_text(k) && keeps_as_is(v))
     }
 
     #[test]
@@ -622,7 +712,7 @@ mod tests {
         let t =
             template("url: 'http://h/s?fixed=1&a={{input.q}}'\nquery: {b: '{{input.name}}', c: x}");
         let req = t.render(&input(json!({"q": "x&y=z"})), "r").unwrap();
-        assert_eq!(req.url.as_str(), "http://h/s?fixed=1&a=x%26y%3Dz&c=x");
+        assert_eq!(req.url().as_str(), "http://h/s?fixed=1&a=x%26y%3Dz&c=x");
     }
 
     #[test]

@@ -7,6 +7,7 @@
 //! that is plain text or exactly one `{{input.NAME}}` (nearly all of them) skips Handlebars
 //! at render time but is escaped by the same function.
 
+use std::borrow::Cow;
 use std::sync::LazyLock;
 
 use handlebars::template::{HelperTemplate, Parameter, Template, TemplateElement};
@@ -36,10 +37,17 @@ pub enum Placement {
 }
 
 impl Placement {
-    fn escape(self, raw: &str) -> String {
+    /// Borrows `raw` back when it needs no escaping, the common case.
+    fn escape(self, raw: Cow<'_, str>) -> Cow<'_, str> {
         match self {
-            Placement::PathSegment | Placement::QueryValue => percent_encode(raw),
-            Placement::HeaderValue | Placement::BodyText => raw.to_owned(),
+            Placement::PathSegment | Placement::QueryValue => match raw {
+                Cow::Borrowed(text) => utf8_percent_encode(text, COMPONENT).into(),
+                Cow::Owned(text) => match utf8_percent_encode(&text, COMPONENT).into() {
+                    Cow::Borrowed(_) => Cow::Owned(text),
+                    Cow::Owned(encoded) => Cow::Owned(encoded),
+                },
+            },
+            Placement::HeaderValue | Placement::BodyText => raw,
         }
     }
 
@@ -120,26 +128,32 @@ impl TextTemplate {
     }
 
     /// Renders with `ctx`, whose data is `{"input": {...}}`.
-    pub fn render(&self, ctx: &Context, placement: Placement) -> Result<String, String> {
+    /// Borrows from the template or the input where nothing needs to be built.
+    pub fn render<'a>(
+        &'a self,
+        ctx: &'a Context,
+        placement: Placement,
+    ) -> Result<Cow<'a, str>, String> {
         match self {
-            TextTemplate::Literal(text) => Ok(text.clone()),
+            TextTemplate::Literal(text) => Ok(Cow::Borrowed(text)),
             TextTemplate::Input(name) => Ok(match ctx.data()["input"].get(name) {
-                Some(value) => placement.escape(&value_text(value)),
-                None => String::new(),
+                Some(value) => placement.escape(value_text(value)),
+                None => Cow::Borrowed(""),
             }),
             TextTemplate::Handlebars(t, _) => t
                 .renders(placement.registry(), ctx, &mut RenderContext::new(None))
+                .map(Cow::Owned)
                 .map_err(|e| format!("template failed to render: {}", e.reason())),
         }
     }
 }
 
 /// How a JSON value reads as text, the way Handlebars prints it.
-fn value_text(value: &Value) -> String {
+fn value_text(value: &Value) -> Cow<'_, str> {
     match value {
-        Value::String(s) => s.clone(),
-        Value::Null => String::new(),
-        other => other.to_string(),
+        Value::String(s) => Cow::Borrowed(s),
+        Value::Null => Cow::Borrowed(""),
+        other => Cow::Owned(other.to_string()),
     }
 }
 

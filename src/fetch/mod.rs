@@ -21,7 +21,7 @@ use hyper_rustls::HttpsConnector;
 use hyper_util::client::legacy::connect::{Connection, HttpConnector};
 use hyper_util::rt::TokioExecutor;
 use tower_service::Service;
-use url::{Position, Url};
+use url::Url;
 
 use crate::render::UpstreamRequest;
 
@@ -73,6 +73,11 @@ pub struct Origin {
 }
 
 impl Origin {
+    /// `scheme://authority`.
+    pub fn as_str(&self) -> &str {
+        &self.key
+    }
+
     /// The origin of an `http` or `https` URL with a host; the URL's path and query are ignored.
     pub fn of(url: &Url) -> Result<Self, String> {
         let host = url.host_str().ok_or("the URL names no host")?;
@@ -232,7 +237,7 @@ impl Pool {
         let origin = &*request.origin;
         let wire = plain::Request {
             method: &request.method,
-            target: &request.url[Position::BeforePath..Position::AfterQuery],
+            target: &request.target,
             host: &origin.host,
             headers: &request.headers,
             body: request.body.as_deref().unwrap_or_default(),
@@ -484,9 +489,8 @@ async fn read_capped(
 fn to_http(
     request: UpstreamRequest,
 ) -> Result<(Arc<Origin>, http::Request<Full<Bytes>>), FetchError> {
-    let path = &request.url[Position::BeforePath..Position::AfterQuery];
-    let uri =
-        Uri::try_from(path).map_err(|_| FetchError::Failed("the upstream URL is not valid"))?;
+    let uri = Uri::try_from(request.target)
+        .map_err(|_| FetchError::Failed("the upstream URL is not valid"))?;
     let body = request.body.map(Bytes::from).unwrap_or_default();
     let mut out = http::Request::new(Full::new(body));
     *out.method_mut() = request.method;
