@@ -5,7 +5,7 @@ mod common;
 use std::time::{Duration, Instant};
 
 use bridgeway::Settings;
-use common::{TestGateway, bridge_dir, closed_port, fetch_post_yaml};
+use common::{closed_port, fetch_post_gateway, fetch_post_yaml};
 use futures_util::stream;
 use serde_json::{Value, json};
 use wiremock::matchers::{method, path};
@@ -39,20 +39,11 @@ async fn jsonplaceholder() -> MockServer {
     server
 }
 
-async fn gateway_for(
-    base: &str,
-    yaml: &str,
-    settings: Settings,
-) -> (tempfile::TempDir, TestGateway) {
-    let dir = bridge_dir(&[("fetch-post.yaml", yaml)]);
-    let gw = TestGateway::start_with(dir.path(), &[("JSONPLACEHOLDER_URL", base)], settings).await;
-    (dir, gw)
-}
-
 #[tokio::test]
 async fn maps_a_post_field_by_field() {
     let upstream = jsonplaceholder().await;
-    let (_dir, gw) = gateway_for(&upstream.uri(), &fetch_post_yaml(), Settings::default()).await;
+    let (_dir, gw) =
+        fetch_post_gateway(&fetch_post_yaml(), &upstream.uri(), Settings::default()).await;
 
     let reply = gw
         .post_json(ROUTE, &json!({"user_id": 42, "query_text": "hi"}))
@@ -75,7 +66,8 @@ async fn maps_a_post_field_by_field() {
 #[tokio::test]
 async fn an_unknown_post_passes_404_on() {
     let upstream = jsonplaceholder().await;
-    let (_dir, gw) = gateway_for(&upstream.uri(), &fetch_post_yaml(), Settings::default()).await;
+    let (_dir, gw) =
+        fetch_post_gateway(&fetch_post_yaml(), &upstream.uri(), Settings::default()).await;
 
     let reply = gw.post_json(ROUTE, &json!({"user_id": 9999})).await;
 
@@ -97,7 +89,7 @@ async fn a_slow_upstream_gives_504_soon_after_the_bridge_timeout() {
         .mount(&upstream)
         .await;
     let yaml = fetch_post_yaml().replace("timeout: 10s", "timeout: 500ms");
-    let (_dir, gw) = gateway_for(&upstream.uri(), &yaml, Settings::default()).await;
+    let (_dir, gw) = fetch_post_gateway(&yaml, &upstream.uri(), Settings::default()).await;
 
     let started = Instant::now();
     let reply = gw.post_json(ROUTE, &json!({"user_id": 1})).await;
@@ -115,7 +107,7 @@ async fn a_slow_upstream_gives_504_soon_after_the_bridge_timeout() {
 #[tokio::test]
 async fn an_unreachable_upstream_gives_502() {
     let base = format!("http://127.0.0.1:{}", closed_port().await);
-    let (_dir, gw) = gateway_for(&base, &fetch_post_yaml(), Settings::default()).await;
+    let (_dir, gw) = fetch_post_gateway(&fetch_post_yaml(), &base, Settings::default()).await;
 
     let reply = gw.post_json(ROUTE, &json!({"user_id": 1})).await;
 
@@ -137,7 +129,8 @@ async fn an_upstream_answering_html_gives_502() {
         )
         .mount(&upstream)
         .await;
-    let (_dir, gw) = gateway_for(&upstream.uri(), &fetch_post_yaml(), Settings::default()).await;
+    let (_dir, gw) =
+        fetch_post_gateway(&fetch_post_yaml(), &upstream.uri(), Settings::default()).await;
 
     let reply = gw.post_json(ROUTE, &json!({"user_id": 1})).await;
 
@@ -156,7 +149,8 @@ async fn an_upstream_body_over_the_default_cap_gives_502() {
         .respond_with(ResponseTemplate::new(200).set_body_raw(eleven_mib, "application/json"))
         .mount(&upstream)
         .await;
-    let (_dir, gw) = gateway_for(&upstream.uri(), &fetch_post_yaml(), Settings::default()).await;
+    let (_dir, gw) =
+        fetch_post_gateway(&fetch_post_yaml(), &upstream.uri(), Settings::default()).await;
 
     let reply = gw.post_json(ROUTE, &json!({"user_id": 1})).await;
 
@@ -173,7 +167,8 @@ async fn a_redirect_is_never_followed() {
         )
         .mount(&upstream)
         .await;
-    let (_dir, gw) = gateway_for(&upstream.uri(), &fetch_post_yaml(), Settings::default()).await;
+    let (_dir, gw) =
+        fetch_post_gateway(&fetch_post_yaml(), &upstream.uri(), Settings::default()).await;
 
     let reply = gw.post_json(ROUTE, &json!({"user_id": 1})).await;
 
@@ -185,7 +180,8 @@ async fn a_redirect_is_never_followed() {
 #[tokio::test]
 async fn chunked_request_bodies_are_accepted() {
     let upstream = jsonplaceholder().await;
-    let (_dir, gw) = gateway_for(&upstream.uri(), &fetch_post_yaml(), Settings::default()).await;
+    let (_dir, gw) =
+        fetch_post_gateway(&fetch_post_yaml(), &upstream.uri(), Settings::default()).await;
     let chunks: Vec<Result<&'static str, std::io::Error>> =
         vec![Ok("{\"user_"), Ok("id\": "), Ok("1}")];
 
@@ -205,7 +201,8 @@ async fn chunked_request_bodies_are_accepted() {
 #[tokio::test]
 async fn the_callers_request_id_is_echoed_and_forwarded() {
     let upstream = jsonplaceholder().await;
-    let (_dir, gw) = gateway_for(&upstream.uri(), &fetch_post_yaml(), Settings::default()).await;
+    let (_dir, gw) =
+        fetch_post_gateway(&fetch_post_yaml(), &upstream.uri(), Settings::default()).await;
 
     let ok = gw
         .send(
@@ -241,7 +238,7 @@ async fn on_error_output_answers_200_with_the_error_in_the_fields() {
             "error_message: { from: error }"
         )
     );
-    let (_dir, gw) = gateway_for(&upstream.uri(), &yaml, Settings::default()).await;
+    let (_dir, gw) = fetch_post_gateway(&yaml, &upstream.uri(), Settings::default()).await;
 
     let missing = gw.post_json(ROUTE, &json!({"user_id": 9999})).await;
     let found = gw.post_json(ROUTE, &json!({"user_id": 1})).await;
@@ -280,7 +277,7 @@ async fn on_error_output_reports_504_when_there_was_no_answer() {
                 "error_message: { from: error }"
             )
     );
-    let (_dir, gw) = gateway_for(&upstream.uri(), &yaml, Settings::default()).await;
+    let (_dir, gw) = fetch_post_gateway(&yaml, &upstream.uri(), Settings::default()).await;
 
     let reply = gw.post_json(ROUTE, &json!({"user_id": 1})).await;
 

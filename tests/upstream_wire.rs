@@ -7,7 +7,7 @@ mod common;
 use std::sync::{Arc, Mutex};
 
 use bridgeway::Settings;
-use common::{TestGateway, bridge_dir, fetch_post_yaml};
+use common::{TestGateway, fetch_post_gateway, fetch_post_yaml};
 use serde_json::json;
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::{TcpListener, TcpStream};
@@ -187,18 +187,7 @@ async fn answer(stream: &mut TcpStream, script: Script) -> bool {
 }
 
 async fn gateway(base: &str, settings: Settings) -> (tempfile::TempDir, TestGateway) {
-    gateway_for(&fetch_post_yaml(), base, settings).await
-}
-
-/// A gateway serving `yaml` (a variant of fetch-post) against `base`.
-async fn gateway_for(
-    yaml: &str,
-    base: &str,
-    settings: Settings,
-) -> (tempfile::TempDir, TestGateway) {
-    let dir = bridge_dir(&[("fetch-post.yaml", yaml)]);
-    let gw = TestGateway::start_with(dir.path(), &[("JSONPLACEHOLDER_URL", base)], settings).await;
-    (dir, gw)
+    fetch_post_gateway(&fetch_post_yaml(), base, settings).await
 }
 
 /// One fetch-post call through a fresh gateway to an upstream following `script`.
@@ -342,7 +331,7 @@ async fn a_get_the_upstream_dropped_on_an_idle_connection_goes_again_on_a_new_on
 async fn a_post_the_upstream_dropped_is_not_sent_twice() {
     let up = upstream(Script::OnceThenDrop).await;
     let yaml = fetch_post_yaml().replace("method: GET", "method: POST");
-    let (_dir, gw) = gateway_for(&yaml, &up.base, Settings::default()).await;
+    let (_dir, gw) = fetch_post_gateway(&yaml, &up.base, Settings::default()).await;
 
     let first = gw.post_json(ROUTE, &json!({"user_id": 7})).await;
     assert_eq!(first.status, 200, "{}", first.text);
@@ -377,7 +366,7 @@ async fn answers_that_have_no_body_are_not_waited_for() {
     let yaml = fetch_post_yaml()
         .replace("method: GET", "method: HEAD")
         .replace("path: $.id, type: integer", "from: status");
-    let (_dir, gw) = gateway_for(&yaml, &up.base, Settings::default()).await;
+    let (_dir, gw) = fetch_post_gateway(&yaml, &up.base, Settings::default()).await;
     for reply in calls_ok(&gw, 2).await {
         assert_eq!(reply.json["status_code"], 200, "{}", reply.text);
     }

@@ -29,6 +29,18 @@ pub fn bridge_dir(files: &[(&str, &str)]) -> TempDir {
     dir
 }
 
+/// A gateway serving `yaml` as `fetch-post.yaml` (the shipped bridge or a variant of it), its
+/// upstream at `base`. Keep the directory alive as long as the gateway.
+pub async fn fetch_post_gateway(
+    yaml: &str,
+    base: &str,
+    settings: Settings,
+) -> (TempDir, TestGateway) {
+    let dir = bridge_dir(&[("fetch-post.yaml", yaml)]);
+    let gw = TestGateway::start_with(dir.path(), &[("JSONPLACEHOLDER_URL", base)], settings).await;
+    (dir, gw)
+}
+
 pub fn env_map(pairs: &[(&str, &str)]) -> Arc<dyn EnvSource> {
     Arc::new(
         pairs
