@@ -40,6 +40,9 @@ pub struct OutputMapping {
     pub fields: Vec<OutputField>,
     /// Set when every path is singular: the body is then read for just their values.
     extractor: Option<Extractor>,
+    /// Some field reads the upstream body / an upstream header (decided at load).
+    reads_body: bool,
+    reads_headers: bool,
 }
 
 /// What the upstream answered (or, for `on_error: output`, what stands in for it).
@@ -95,7 +98,13 @@ impl OutputMapping {
                 .iter()
                 .all(|f| !matches!(&f.source, FieldSource::Path(p) if !p.is_singular()))
                 .then(|| Extractor::new(fields.iter().map(OutputField::steps)));
-            Ok(OutputMapping { fields, extractor })
+            let reads = |source: fn(&FieldSource) -> bool| fields.iter().any(|f| source(&f.source));
+            Ok(OutputMapping {
+                reads_body: reads(|s| matches!(s, FieldSource::Path(_))),
+                reads_headers: reads(|s| matches!(s, FieldSource::Header(_))),
+                fields,
+                extractor,
+            })
         } else {
             Err(errs)
         }
@@ -103,9 +112,7 @@ impl OutputMapping {
 
     /// Does any field read the upstream body? If none does, the body need not be JSON.
     pub fn reads_body(&self) -> bool {
-        self.fields
-            .iter()
-            .any(|f| matches!(f.source, FieldSource::Path(_)))
+        self.reads_body
     }
 
     /// The upstream body as [`map`](Self::map) reads it; `None` if it is not JSON. An empty
@@ -122,9 +129,7 @@ impl OutputMapping {
 
     /// Does any field read an upstream header?
     pub fn reads_headers(&self) -> bool {
-        self.fields
-            .iter()
-            .any(|f| matches!(f.source, FieldSource::Header(_)))
+        self.reads_headers
     }
 
     pub fn map(&self, mut answer: Answer, mode: Mode) -> Result<Output, MappingError> {
