@@ -164,21 +164,20 @@ impl Gateway {
         B::Error: Into<Box<dyn std::error::Error + Send + Sync>>,
     {
         let (parts, body) = request.into_parts();
-        let limit = self.settings().max_in_flight_per_bridge;
-        let Some(_slot) = Slot::take(&bridge.in_flight, limit) else {
-            return Err(RequestError::Overloaded { limit }.into());
-        };
         // Credentials first: a caller without them learns nothing about the input contract.
         if let Some(auth) = &bridge.auth
             && !auth.accepts(&parts.headers)
         {
             return Err(RequestError::Unauthorized.into());
         }
-        let encoding = Encoding::of(&parts.headers)?;
-        let bytes = read_body(body, &parts.headers, self.settings().max_body).await?;
-        if encoding == Encoding::Json {
-            check_depth(&bytes, self.settings().max_json_depth)?;
-        }
+        let (encoding, bytes) = self.intake(&parts.headers, body).await?;
+        // The in-flight place is taken only once the whole body is in: the limit protects the
+        // upstream, and callers that stall mid-body must not fill it and turn everyone else
+        // away. Body reads are bounded by the body timeout and the body size instead.
+        let limit = self.settings().max_in_flight_per_bridge;
+        let Some(_slot) = Slot::take(&bridge.in_flight, limit) else {
+            return Err(RequestError::Overloaded { limit }.into());
+        };
         tracing::debug!(
             target: "bridgeway::bodies",
             request_id,
@@ -188,6 +187,25 @@ impl Gateway {
         );
         let inbound = Inbound::parse(encoding, &bytes)?;
         pipeline::run(bridge, upstream, inbound, request_id).await
+    }
+
+    /// The whole body, read within the size, time and nesting limits, and its encoding.
+    async fn intake<B>(
+        &self,
+        headers: &http::HeaderMap,
+        body: B,
+    ) -> Result<(Encoding, Bytes), RequestError>
+    where
+        B: http_body::Body<Data = Bytes>,
+        B::Error: Into<Box<dyn std::error::Error + Send + Sync>>,
+    {
+        let encoding = Encoding::of(headers)?;
+        let settings = self.settings();
+        let bytes = read_body(body, headers, settings.max_body, settings.body_timeout).await?;
+        if encoding == Encoding::Json {
+            check_depth(&bytes, settings.max_json_depth)?;
+        }
+        Ok((encoding, bytes))
     }
 }
 

@@ -131,3 +131,35 @@ async fn a_request_in_flight_finishes_after_sigterm_and_new_connections_are_refu
         .expect("the server exits once drained");
     assert_eq!(exit.code(), Some(0));
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn body_timeout_flag_answers_a_stalled_body_with_408() {
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    let up = upstream_answering_ok().await;
+    let dir = tempfile::tempdir().unwrap();
+    std::fs::write(dir.path().join("v.yaml"), versioned("b")).unwrap();
+    let server = Server::start(
+        dir.path(),
+        &["--body-timeout", "300ms"],
+        &[("UP", &up.uri())],
+    )
+    .await;
+
+    let addr = server.base.trim_start_matches("http://").to_owned();
+    let mut tcp = tokio::net::TcpStream::connect(&addr).await.unwrap();
+    let head = "POST /v HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\nContent-Length: 10\r\n\r\n{\"a\"";
+    tcp.write_all(head.as_bytes()).await.unwrap();
+    let started = std::time::Instant::now();
+    let mut answer = Vec::new();
+    let read = tokio::time::timeout(Duration::from_secs(5), tcp.read_to_end(&mut answer)).await;
+    assert!(read.is_ok(), "answered and closed");
+    let answer = String::from_utf8_lossy(&answer);
+    assert!(answer.starts_with("HTTP/1.1 408"), "{answer}");
+    assert!(answer.contains("\"code\":\"body_timeout\""), "{answer}");
+    assert!(answer.contains("within 300ms"), "{answer}");
+    assert!(
+        started.elapsed() < Duration::from_secs(3),
+        "{:?}",
+        started.elapsed()
+    );
+}

@@ -27,6 +27,7 @@ async fn serve(args: ServeArgs) -> anyhow::Result<()> {
         max_body: args.max_body_bytes,
         max_upstream_body: args.max_upstream_body_bytes,
         header_read_timeout: args.header_read_timeout,
+        body_timeout: args.body_timeout.into(),
         shutdown_grace: args.shutdown_grace,
         max_headers: args.max_headers,
         max_header_bytes: args.max_header_bytes,
