@@ -57,7 +57,16 @@ impl Gateway {
         let outcome = if let Err(error) = self.check_head(request.headers()) {
             failure(None, error.into(), &request_id)
         } else if path.starts_with("/-/") {
-            let ops = ops::answer(&snapshot, self.metrics(), &method, path, &request_id);
+            let accept = request.headers().get(http::header::ACCEPT);
+            let accept = accept.and_then(|a| a.to_str().ok());
+            let ops = ops::answer(
+                &snapshot,
+                self.metrics(),
+                &method,
+                path,
+                accept,
+                &request_id,
+            );
             Outcome {
                 status: ops.status,
                 body: ops.body,
