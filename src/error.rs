@@ -33,6 +33,11 @@ pub enum RequestError {
     Overloaded { limit: usize },
     #[error("the request body could not be read")]
     BodyUnreadable,
+    #[error(
+        "the request body did not arrive in full within {}",
+        humantime::format_duration(*.timeout)
+    )]
+    BodyTimeout { timeout: std::time::Duration },
     #[error("the request body is empty: send a JSON object")]
     EmptyBody,
     #[error("the request body is not valid JSON: {0}")]
@@ -66,6 +71,7 @@ impl RequestError {
                 StatusCode::BAD_REQUEST
             }
             Overloaded { .. } => StatusCode::SERVICE_UNAVAILABLE,
+            BodyTimeout { .. } => StatusCode::REQUEST_TIMEOUT,
             HeadersTooLarge { .. } => StatusCode::REQUEST_HEADER_FIELDS_TOO_LARGE,
             InvalidInput(_) => StatusCode::UNPROCESSABLE_ENTITY,
             UpstreamStatus(status) => *status,
@@ -85,6 +91,7 @@ impl RequestError {
             PayloadTooLarge { .. } => "payload_too_large",
             UnsupportedMediaType(_) => "unsupported_media_type",
             BodyUnreadable => "body_unreadable",
+            BodyTimeout { .. } => "body_timeout",
             TooDeep { .. } => "too_deep",
             Overloaded { .. } => "overloaded",
             HeadersTooLarge { .. } => "headers_too_large",

@@ -25,6 +25,8 @@ pub struct Settings {
     pub max_upstream_body: usize,
     /// How long a client may take to send its request headers.
     pub header_read_timeout: Duration,
+    /// How long a client may take to send its whole request body once its headers are in.
+    pub body_timeout: Duration,
     /// How long requests in flight may take to finish after a shutdown signal.
     pub shutdown_grace: Duration,
     /// Most headers a request may carry.
@@ -43,6 +45,7 @@ impl Default for Settings {
             max_body: crate::inbound::DEFAULT_MAX_BODY,
             max_upstream_body: crate::fetch::DEFAULT_MAX_UPSTREAM_BODY,
             header_read_timeout: Duration::from_secs(10),
+            body_timeout: crate::inbound::DEFAULT_BODY_TIMEOUT,
             shutdown_grace: Duration::from_secs(30),
             max_headers: 100,
             max_header_bytes: 64 * 1024,

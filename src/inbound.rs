@@ -4,6 +4,8 @@
 //! Chunked bodies (which Genesys sends) are read like any other, and the size limit counts
 //! the bytes actually received, not a `Content-Length` that may be absent or false.
 
+use std::time::Duration;
+
 use bytes::Bytes;
 use http::HeaderMap;
 use http_body_util::{BodyExt, Limited};
@@ -13,6 +15,8 @@ use crate::error::RequestError;
 use crate::validate::json_type_name;
 
 pub const DEFAULT_MAX_BODY: usize = 1024 * 1024;
+/// How long a caller may take to send its whole body once its headers are in.
+pub const DEFAULT_BODY_TIMEOUT: Duration = Duration::from_secs(10);
 
 /// The request id header: taken from the caller when it sends a usable one, else made up,
 /// and passed upstream and back in the reply.
@@ -58,8 +62,14 @@ impl Encoding {
     }
 }
 
-/// Reads the whole body, refusing it as soon as it passes `limit` bytes.
-pub async fn read_body<B>(body: B, headers: &HeaderMap, limit: usize) -> Result<Bytes, RequestError>
+/// Reads the whole body, refusing it as soon as it passes `limit` bytes or once `timeout` has
+/// passed: a caller that stops mid-body must not hold its connection and buffer forever.
+pub async fn read_body<B>(
+    body: B,
+    headers: &HeaderMap,
+    limit: usize,
+    timeout: Duration,
+) -> Result<Bytes, RequestError>
 where
     B: http_body::Body<Data = Bytes>,
     B::Error: Into<Box<dyn std::error::Error + Send + Sync>>,
@@ -71,7 +81,10 @@ where
     if declared.is_some_and(|n| n > limit as u64) {
         return Err(RequestError::PayloadTooLarge { limit });
     }
-    match Limited::new(body, limit).collect().await {
+    let Ok(read) = tokio::time::timeout(timeout, Limited::new(body, limit).collect()).await else {
+        return Err(RequestError::BodyTimeout { timeout });
+    };
+    match read {
         Ok(collected) => Ok(collected.to_bytes()),
         Err(e) if e.is::<http_body_util::LengthLimitError>() => {
             Err(RequestError::PayloadTooLarge { limit })

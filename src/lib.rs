@@ -12,7 +12,7 @@
 //! | fetch | [`fetch`] | the shared upstream client |
 //! | map | [`map`], [`jsonpath`], [`extract`] | the upstream answer turned into the flat reply |
 //! | | [`pipeline`] | the four steps in order, and `on_error` |
-//! | serve | [`server`], [`tls`], [`ops`], [`error`], [`metrics`] | hyper, TLS, the `/-/` endpoints, error bodies |
+//! | serve | [`server`], [`listen`], [`tls`], [`ops`], [`error`], [`metrics`] | hyper, the listening sockets, TLS, the `/-/` endpoints, error bodies |
 //! | swap | [`snapshot`], [`loader`], [`gateway`] | the immutable route table; loading a directory into one; the atomic swap |
 //! | reload | [`reload`] | watching the directory, `SIGHUP`, periodic rescans |
 //! | Genesys | [`genesys`] | the data action generated from a bridge; Platform API deploy and test |
@@ -28,6 +28,7 @@ pub mod gateway;
 pub mod genesys;
 pub mod inbound;
 pub mod jsonpath;
+pub mod listen;
 pub mod loader;
 pub mod map;
 pub mod metrics;

@@ -1,5 +1,5 @@
-//! The gateway's metrics, in one registry per gateway, rendered as Prometheus text at
-//! `/-/metrics`.
+//! The gateway's metrics, in one registry per gateway, rendered at `/-/metrics` as OpenMetrics
+//! text, or as the Prometheus text format for a scraper that asks for that instead.
 
 use prometheus_client::encoding::EncodeLabelSet;
 use prometheus_client::metrics::counter::Counter;
@@ -7,6 +7,8 @@ use prometheus_client::metrics::family::Family;
 use prometheus_client::metrics::gauge::Gauge;
 use prometheus_client::metrics::histogram::Histogram;
 use prometheus_client::registry::Registry;
+use std::collections::HashSet;
+use std::fmt::Write;
 use std::sync::OnceLock;
 use std::time::Duration;
 
@@ -181,13 +183,106 @@ impl Metrics {
         }
     }
 
-    /// The Prometheus text exposition.
-    pub fn render(&self) -> String {
+    /// The exposition in `format`.
+    pub fn render(&self, format: Exposition) -> String {
         let mut text = String::new();
         // Writing into a String cannot fail.
         let _ = prometheus_client::encoding::text::encode(&mut text, &self.registry);
-        text
+        match format {
+            Exposition::OpenMetrics => text,
+            Exposition::PrometheusText => openmetrics_to_prometheus_text(&text),
+        }
     }
+}
+
+/// The two text formats a scraper may ask for. prometheus-client writes OpenMetrics only; the
+/// body must match the announced type, or Prometheus parses the counters' `_total` samples
+/// under no `# TYPE` at all and stores them untyped.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Exposition {
+    OpenMetrics,
+    /// The Prometheus text format 0.0.4, for scrapers and tools without OpenMetrics.
+    PrometheusText,
+}
+
+impl Exposition {
+    pub fn content_type(self) -> &'static str {
+        match self {
+            Exposition::OpenMetrics => "application/openmetrics-text; version=1.0.0; charset=utf-8",
+            Exposition::PrometheusText => "text/plain; version=0.0.4; charset=utf-8",
+        }
+    }
+
+    /// OpenMetrics unless the `Accept` header ranks `text/plain` above it, as Prometheus
+    /// client libraries negotiate. Prometheus itself ranks OpenMetrics first.
+    pub fn negotiate(accept: Option<&str>) -> Self {
+        let Some(accept) = accept else {
+            return Exposition::OpenMetrics;
+        };
+        let openmetrics = quality(accept, "application/openmetrics-text");
+        if quality(accept, "text/plain") > openmetrics {
+            Exposition::PrometheusText
+        } else {
+            Exposition::OpenMetrics
+        }
+    }
+}
+
+/// The `q` the `Accept` header gives `media` (`type/subtype`): that of its most specific
+/// matching range (`type/subtype`, then `type/*`, then `*/*`), 0 when none matches. Parameters
+/// other than `q`, such as a format version, are not told apart.
+fn quality(accept: &str, media: &str) -> f32 {
+    let family = media.split('/').next().unwrap_or_default();
+    let mut best = (0u8, 0.0f32);
+    for range in accept.split(',') {
+        let mut parts = range.split(';');
+        let name = parts.next().unwrap_or_default().trim().to_ascii_lowercase();
+        let specificity = match name.split_once('/') {
+            _ if name == media => 3,
+            Some((f, "*")) if f == family => 2,
+            Some(("*", "*")) => 1,
+            _ => continue,
+        };
+        let q = parts
+            .filter_map(|p| p.trim().strip_prefix("q=")?.trim().parse::<f32>().ok())
+            .next()
+            .unwrap_or(1.0);
+        if (specificity, q) > best {
+            best = (specificity, q);
+        }
+    }
+    best.1
+}
+
+/// prometheus-client's OpenMetrics text rewritten in the Prometheus text format 0.0.4. For the
+/// counters, gauges and histograms registered here the two differ only in that OpenMetrics
+/// names a counter family without the `_total` its samples carry, and has `# UNIT` lines and a
+/// closing `# EOF`.
+fn openmetrics_to_prometheus_text(openmetrics: &str) -> String {
+    let counters: HashSet<&str> = openmetrics
+        .lines()
+        .filter_map(|l| l.strip_prefix("# TYPE ")?.strip_suffix(" counter"))
+        .collect();
+    let mut text = String::with_capacity(openmetrics.len() + 16 * counters.len());
+    for line in openmetrics.lines() {
+        if line == "# EOF" || line.starts_with("# UNIT ") {
+            continue;
+        }
+        let descriptor = line
+            .strip_prefix("# HELP ")
+            .map(|rest| ("HELP", rest))
+            .or_else(|| line.strip_prefix("# TYPE ").map(|rest| ("TYPE", rest)));
+        match descriptor.and_then(|(kind, rest)| Some((kind, rest.split_once(' ')?))) {
+            Some((kind, (name, rest))) if counters.contains(name) => {
+                let _ = writeln!(text, "# {kind} {name}_total {rest}");
+            }
+            _ => {
+                text.push_str(line);
+                text.push('\n');
+            }
+        }
+    }
+    text
 }
 
 /// One bridge's own entries in the metric families, looked up on its first request and then
@@ -225,5 +320,62 @@ impl Meters {
             request_seconds: metrics.request_seconds.get_or_create(&bridge).clone(),
             upstream_seconds: metrics.upstream_seconds.get_or_create(&bridge).clone(),
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const PROMETHEUS_2: &str = "application/openmetrics-text;version=1.0.0,application/openmetrics-text;version=0.0.1;q=0.75,text/plain;version=0.0.4;q=0.5,*/*;q=0.1";
+
+    #[test]
+    fn negotiation_prefers_openmetrics_unless_text_ranks_higher() {
+        use Exposition::*;
+        for (accept, expected) in [
+            (None, OpenMetrics),
+            (Some(PROMETHEUS_2), OpenMetrics),
+            (Some("*/*"), OpenMetrics),
+            (Some("application/json"), OpenMetrics),
+            (Some("text/plain;version=0.0.4"), PrometheusText),
+            (
+                Some("text/plain; version=0.0.4; q=0.9, */*; q=0.1"),
+                PrometheusText,
+            ),
+            (Some("text/*"), PrometheusText),
+            (
+                Some("application/openmetrics-text;q=0.2, text/plain;q=0.3"),
+                PrometheusText,
+            ),
+            (Some("text/plain;q=0.3, application/*;q=0.4"), OpenMetrics),
+            (Some("text/plain;q=0, */*"), OpenMetrics),
+        ] {
+            assert_eq!(Exposition::negotiate(accept), expected, "{accept:?}");
+        }
+    }
+
+    #[test]
+    fn the_text_format_names_counter_families_with_total_and_has_no_eof() {
+        let metrics = Metrics::new();
+        metrics.reload("ok");
+        let text = metrics.render(Exposition::PrometheusText);
+        let lines: Vec<&str> = text.lines().collect();
+        let reloads = lines
+            .iter()
+            .position(|l| *l == "# TYPE bridgeway_reloads_total counter")
+            .unwrap_or_else(|| panic!("{text}"));
+        assert!(lines[reloads - 1].starts_with("# HELP bridgeway_reloads_total "));
+        assert_eq!(
+            lines[reloads + 1],
+            r#"bridgeway_reloads_total{result="ok"} 1"#
+        );
+        assert!(
+            lines.contains(&"# TYPE bridgeway_bridges_loaded gauge"),
+            "{text}"
+        );
+        assert!(!text.contains("# EOF"), "{text}");
+        let openmetrics = metrics.render(Exposition::OpenMetrics);
+        assert!(openmetrics.ends_with("# EOF\n"), "{openmetrics}");
+        assert!(openmetrics.contains("# TYPE bridgeway_reloads counter\n"));
     }
 }

@@ -6,12 +6,10 @@ use serde::Serialize;
 use serde_json::json;
 
 use crate::error::RequestError;
-use crate::metrics::Metrics;
+use crate::metrics::{Exposition, Metrics};
 use crate::snapshot::Snapshot;
 
 pub const JSON: &str = "application/json";
-/// What Prometheus scrapers expect; Prometheus 3 refuses a scrape with another type.
-pub const PROMETHEUS_TEXT: &str = "text/plain; version=0.0.4; charset=utf-8";
 
 /// The answer to an operations request.
 pub struct OpsAnswer {
@@ -32,12 +30,14 @@ impl OpsAnswer {
     }
 }
 
-/// Answers an operations path (`/-/…`).
+/// Answers an operations path (`/-/…`); `accept` is the request's `Accept` header, which
+/// chooses the metrics format.
 pub fn answer(
     snapshot: &Snapshot,
     metrics: &Metrics,
     method: &Method,
     path: &str,
+    accept: Option<&str>,
     request_id: &str,
 ) -> OpsAnswer {
     let known = matches!(path, "/-/health" | "/-/ready" | "/-/bridges" | "/-/metrics");
@@ -55,8 +55,9 @@ pub fn answer(
     }
     let (status, body) = match path {
         "/-/metrics" => {
-            let mut answer = OpsAnswer::json(StatusCode::OK, metrics.render().into_bytes());
-            answer.content_type = PROMETHEUS_TEXT;
+            let format = Exposition::negotiate(accept);
+            let mut answer = OpsAnswer::json(StatusCode::OK, metrics.render(format).into_bytes());
+            answer.content_type = format.content_type();
             return answer;
         }
         "/-/health" => (StatusCode::OK, json!({"status": "ok"})),

@@ -17,7 +17,6 @@ use hyper::service::service_fn;
 use hyper_util::rt::{TokioExecutor, TokioIo, TokioTimer};
 use hyper_util::server::conn::auto;
 use hyper_util::server::graceful::GracefulShutdown;
-use socket2::{Domain, Protocol, Socket, Type};
 use tokio::net::TcpListener;
 use tokio::sync::watch;
 
@@ -26,6 +25,7 @@ use crate::error::RequestError;
 use crate::fetch::Upstream;
 use crate::gateway::Gateway;
 use crate::inbound::{Encoding, Inbound, X_REQUEST_ID, check_depth, read_body};
+use crate::listen::{self, ListenError};
 use crate::ops;
 use crate::pipeline::{self, Failure};
 use crate::snapshot::{Lookup, Snapshot};
@@ -57,7 +57,16 @@ impl Gateway {
         let outcome = if let Err(error) = self.check_head(request.headers()) {
             failure(None, error.into(), &request_id)
         } else if path.starts_with("/-/") {
-            let ops = ops::answer(&snapshot, self.metrics(), &method, path, &request_id);
+            let accept = request.headers().get(http::header::ACCEPT);
+            let accept = accept.and_then(|a| a.to_str().ok());
+            let ops = ops::answer(
+                &snapshot,
+                self.metrics(),
+                &method,
+                path,
+                accept,
+                &request_id,
+            );
             Outcome {
                 status: ops.status,
                 body: ops.body,
@@ -164,21 +173,20 @@ impl Gateway {
         B::Error: Into<Box<dyn std::error::Error + Send + Sync>>,
     {
         let (parts, body) = request.into_parts();
-        let limit = self.settings().max_in_flight_per_bridge;
-        let Some(_slot) = Slot::take(&bridge.in_flight, limit) else {
-            return Err(RequestError::Overloaded { limit }.into());
-        };
         // Credentials first: a caller without them learns nothing about the input contract.
         if let Some(auth) = &bridge.auth
             && !auth.accepts(&parts.headers)
         {
             return Err(RequestError::Unauthorized.into());
         }
-        let encoding = Encoding::of(&parts.headers)?;
-        let bytes = read_body(body, &parts.headers, self.settings().max_body).await?;
-        if encoding == Encoding::Json {
-            check_depth(&bytes, self.settings().max_json_depth)?;
-        }
+        let (encoding, bytes) = self.intake(&parts.headers, body).await?;
+        // The in-flight place is taken only once the whole body is in: the limit protects the
+        // upstream, and callers that stall mid-body must not fill it and turn everyone else
+        // away. Body reads are bounded by the body timeout and the body size instead.
+        let limit = self.settings().max_in_flight_per_bridge;
+        let Some(_slot) = Slot::take(&bridge.in_flight, limit) else {
+            return Err(RequestError::Overloaded { limit }.into());
+        };
         tracing::debug!(
             target: "bridgeway::bodies",
             request_id,
@@ -188,6 +196,25 @@ impl Gateway {
         );
         let inbound = Inbound::parse(encoding, &bytes)?;
         pipeline::run(bridge, upstream, inbound, request_id).await
+    }
+
+    /// The whole body, read within the size, time and nesting limits, and its encoding.
+    async fn intake<B>(
+        &self,
+        headers: &http::HeaderMap,
+        body: B,
+    ) -> Result<(Encoding, Bytes), RequestError>
+    where
+        B: http_body::Body<Data = Bytes>,
+        B::Error: Into<Box<dyn std::error::Error + Send + Sync>>,
+    {
+        let encoding = Encoding::of(headers)?;
+        let settings = self.settings();
+        let bytes = read_body(body, headers, settings.max_body, settings.body_timeout).await?;
+        if encoding == Encoding::Json {
+            check_depth(&bytes, settings.max_json_depth)?;
+        }
+        Ok((encoding, bytes))
     }
 }
 
@@ -336,63 +363,58 @@ pub async fn serve(
 /// `SO_REUSEPORT` listener (the kernel spreads connections over them) and its own upstream
 /// connections, so a request is handled start to end on one thread, as nginx's workers do.
 /// On this gateway's profile, a multi-threaded runtime spent a large share of its CPU waking
-/// threads and moving tasks between them. Returns once every worker is listening; the workers
-/// stop when `shutdown` turns true.
+/// threads and moving tasks between them. Refuses an address something else listens on (see
+/// [`listen`]). Returns once every worker is listening; the workers stop when `shutdown` turns
+/// true.
 pub fn spawn_workers(
     gateway: Arc<Gateway>,
     addr: SocketAddr,
     workers: usize,
     shutdown: watch::Receiver<bool>,
-) -> io::Result<(SocketAddr, Vec<std::thread::JoinHandle<()>>)> {
-    let first = reuseport_listener(addr)?;
-    let addr = first.local_addr()?; // port 0: the others join the port the first one got
-    let mut listeners = vec![first];
-    for _ in 1..workers.max(1) {
-        listeners.push(reuseport_listener(addr)?);
-    }
+) -> Result<(SocketAddr, Vec<std::thread::JoinHandle<()>>), ListenError> {
+    let listeners = listen::bind(addr, workers)?;
+    let addr = listeners[0]
+        .local_addr()
+        .map_err(|source| ListenError::Bind { addr, source })?;
     let handles = listeners
         .into_iter()
         .enumerate()
         .map(|(i, listener)| {
-            let (gateway, mut shutdown) = (gateway.clone(), shutdown.clone());
+            let (gateway, shutdown) = (gateway.clone(), shutdown.clone());
             std::thread::Builder::new()
                 .name(format!("bridgeway-worker-{i}"))
-                .spawn(move || {
-                    let runtime = match tokio::runtime::Builder::new_current_thread()
-                        .enable_all()
-                        .build()
-                    {
-                        Ok(runtime) => runtime,
-                        Err(e) => {
-                            return tracing::error!(error = %e, "worker runtime failed to start");
-                        }
-                    };
-                    runtime.block_on(async move {
-                        let stopped = async move {
-                            let _ = shutdown.wait_for(|stop| *stop).await;
-                        };
-                        let served = match TcpListener::from_std(listener) {
-                            Ok(listener) => serve(gateway, listener, stopped).await,
-                            Err(e) => Err(e),
-                        };
-                        if let Err(e) = served {
-                            tracing::error!(error = %e, "worker stopped");
-                        }
-                    });
-                })
+                .spawn(move || run_worker(gateway, listener, shutdown))
         })
-        .collect::<io::Result<_>>()?;
+        .collect::<io::Result<_>>()
+        .map_err(ListenError::Worker)?;
     Ok((addr, handles))
 }
 
-fn reuseport_listener(addr: SocketAddr) -> io::Result<std::net::TcpListener> {
-    let socket = Socket::new(Domain::for_address(addr), Type::STREAM, Some(Protocol::TCP))?;
-    socket.set_reuse_address(true)?;
-    socket.set_reuse_port(true)?;
-    socket.set_nonblocking(true)?;
-    socket.bind(&addr.into())?;
-    socket.listen(1024)?;
-    Ok(socket.into())
+/// One worker thread: its own runtime, serving its listener until `shutdown` turns true.
+fn run_worker(
+    gateway: Arc<Gateway>,
+    listener: std::net::TcpListener,
+    mut shutdown: watch::Receiver<bool>,
+) {
+    let runtime = match tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+    {
+        Ok(runtime) => runtime,
+        Err(e) => return tracing::error!(error = %e, "worker runtime failed to start"),
+    };
+    runtime.block_on(async move {
+        let stopped = async move {
+            let _ = shutdown.wait_for(|stop| *stop).await;
+        };
+        let served = match TcpListener::from_std(listener) {
+            Ok(listener) => serve(gateway, listener, stopped).await,
+            Err(e) => Err(e),
+        };
+        if let Err(e) = served {
+            tracing::error!(error = %e, "worker stopped");
+        }
+    });
 }
 
 /// Counts a request in flight for as long as it lives, also when its connection drops mid-way.

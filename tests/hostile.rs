@@ -277,3 +277,70 @@ async fn a_busy_bridge_answers_503_with_retry_after_instead_of_queueing() {
     let again = gw.post_json("/api/x", &json!({"id": 1})).await;
     assert_eq!(again.status, 200, "the places are given back");
 }
+
+/// Headers and half a body, then nothing: a caller that stalls mid-body.
+async fn stall_mid_body(gw: &TestGateway, chunked: bool) -> TcpStream {
+    let mut tcp = TcpStream::connect(gw.addr).await.unwrap();
+    let framing = if chunked {
+        "Transfer-Encoding: chunked\r\n\r\n5\r\n{\"id\"\r\n"
+    } else {
+        "Content-Length: 9\r\n\r\n{\"id\""
+    };
+    let request =
+        format!("POST /api/x HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\n{framing}");
+    tcp.write_all(request.as_bytes()).await.unwrap();
+    tcp
+}
+
+#[tokio::test]
+async fn callers_stalled_mid_body_hold_no_places_and_get_408() {
+    let settings = Settings {
+        max_in_flight_per_bridge: 4,
+        body_timeout: Duration::from_secs(1),
+        ..Settings::default()
+    };
+    let (_up, _dir, gw) = gateway(settings).await;
+    let started = Instant::now();
+    let mut stalled = Vec::new();
+    for i in 0..4 {
+        stalled.push(stall_mid_body(&gw, i % 2 == 0).await);
+    }
+    let in_flight = || gw.gateway.metrics().in_flight.get();
+    assert!(
+        common::eventually(|| async { in_flight() == 4 }).await,
+        "the four stalled requests reached the handler"
+    );
+
+    let whole = gw.post_json("/api/x", &json!({"id": 1})).await;
+    assert_eq!(
+        whole.status, 200,
+        "a whole body is answered: {}",
+        whole.text
+    );
+    assert!(
+        started.elapsed() < Duration::from_secs(1),
+        "without waiting for the stalled ones"
+    );
+
+    for mut tcp in stalled {
+        let mut answer = Vec::new();
+        let read = tokio::time::timeout(Duration::from_secs(3), tcp.read_to_end(&mut answer));
+        assert!(
+            read.await.is_ok(),
+            "the connection is closed after the answer"
+        );
+        let answer = String::from_utf8_lossy(&answer);
+        assert!(answer.starts_with("HTTP/1.1 408"), "{answer}");
+        assert!(
+            answer.contains("content-type: application/json"),
+            "{answer}"
+        );
+        assert!(answer.contains("\"code\":\"body_timeout\""), "{answer}");
+    }
+    let waited = started.elapsed();
+    assert!(
+        (Duration::from_secs(1)..Duration::from_secs(3)).contains(&waited),
+        "answered at the deadline: {waited:?}"
+    );
+    assert_healthy(&gw).await;
+}

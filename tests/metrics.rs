@@ -1,11 +1,17 @@
-//! `/-/metrics` after a known sequence of requests: every counter and histogram count exact.
+//! `/-/metrics` after a known sequence of requests: every counter and histogram count exact;
+//! the format each scraper asks for, read by promtool and by a Prometheus server.
 
 mod common;
 
-use std::time::Duration;
+use std::collections::HashMap;
+use std::io::Write;
+use std::net::SocketAddr;
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
+use std::time::{Duration, Instant};
 
 use common::{TestGateway, bridge_dir};
-use serde_json::json;
+use serde_json::{Value, json};
 use wiremock::ResponseTemplate;
 
 fn bridge(route: &str, on_error: &str) -> String {
@@ -89,4 +95,238 @@ async fn counters_and_histograms_match_the_requests_made() {
         text.lines().any(|l| l == slow_bucket),
         "the timed-out request is over 250 ms:\n{text}"
     );
+}
+
+/// A gateway that has answered a few requests, so that every family has samples.
+async fn gateway_with_traffic() -> (wiremock::MockServer, tempfile::TempDir, TestGateway) {
+    let up = common::upstream_answering(vec![
+        ("/ok", ResponseTemplate::new(200).set_body_json(json!({}))),
+        (
+            "/missing",
+            ResponseTemplate::new(404).set_body_json(json!({})),
+        ),
+    ])
+    .await;
+    let dir = bridge_dir(&[("a.yaml", &bridge("/a", "status"))]);
+    let gw = TestGateway::start(dir.path(), &[("UP", &up.uri())]).await;
+    for p in ["ok", "ok", "missing"] {
+        gw.post_json("/a", &json!({ "p": p })).await;
+    }
+    (up, dir, gw)
+}
+
+async fn metrics_accepting(gw: &TestGateway, accept: Option<&str>) -> common::Reply {
+    let request = gw.client.get(gw.url("/-/metrics"));
+    gw.send(match accept {
+        Some(accept) => request.header("accept", accept),
+        None => request,
+    })
+    .await
+}
+
+#[tokio::test]
+async fn openmetrics_is_served_as_openmetrics_and_text_when_asked_for() {
+    let (_up, _dir, gw) = gateway_with_traffic().await;
+    let prometheus = "application/openmetrics-text;version=1.0.0,application/openmetrics-text;version=0.0.1;q=0.75,text/plain;version=0.0.4;q=0.5,*/*;q=0.1";
+    for accept in [None, Some("*/*"), Some(prometheus)] {
+        let reply = metrics_accepting(&gw, accept).await;
+        assert_eq!(
+            reply.headers["content-type"],
+            "application/openmetrics-text; version=1.0.0; charset=utf-8",
+            "{accept:?}"
+        );
+        assert!(reply.text.ends_with("# EOF\n"), "{}", reply.text);
+        assert!(reply.text.contains("# TYPE bridgeway_requests counter\n"));
+    }
+    let reply = metrics_accepting(&gw, Some("text/plain;version=0.0.4")).await;
+    assert_eq!(
+        reply.headers["content-type"],
+        "text/plain; version=0.0.4; charset=utf-8"
+    );
+    assert!(!reply.text.contains("# EOF"), "{}", reply.text);
+    assert!(
+        reply
+            .text
+            .contains("# TYPE bridgeway_requests_total counter\nbridgeway_requests_total{"),
+        "{}",
+        reply.text
+    );
+}
+
+/// A tool from Debian's `prometheus` package, which `.ci/run` installs. Without it the test is
+/// skipped, saying so, except in CI, where its absence fails the test.
+fn prometheus_tool(name: &str) -> Option<PathBuf> {
+    let found = std::env::var_os("PATH").and_then(|paths| {
+        std::env::split_paths(&paths)
+            .map(|dir| dir.join(name))
+            .find(|path| path.is_file())
+    });
+    if found.is_none() {
+        assert!(
+            std::env::var_os("CI").is_none(),
+            "{name} is not on PATH, and CI must run this test: .ci/run installs it from Debian's prometheus package"
+        );
+        // Straight to stderr: the test harness swallows eprintln! from a passing test.
+        let _ = writeln!(
+            std::io::stderr(),
+            "SKIPPED: {name} is not on PATH (Debian's prometheus package; see .ci/run)"
+        );
+    }
+    found
+}
+
+#[tokio::test]
+async fn promtool_lints_the_text_format_clean() {
+    let Some(promtool) = prometheus_tool("promtool") else {
+        return;
+    };
+    let (_up, _dir, gw) = gateway_with_traffic().await;
+    let text = metrics_accepting(&gw, Some("text/plain;version=0.0.4"))
+        .await
+        .text;
+    let mut child = Command::new(promtool)
+        .args(["check", "metrics"])
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    child
+        .stdin
+        .take()
+        .unwrap()
+        .write_all(text.as_bytes())
+        .unwrap();
+    let out = child.wait_with_output().unwrap();
+    let said = format!(
+        "{}{}",
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    );
+    // A counter whose samples sit under no `# HELP` of their name shows as "no help text".
+    assert!(out.status.success(), "promtool: {said}\n{text}");
+    assert_eq!(said.trim(), "", "no lint problems:\n{text}");
+}
+
+/// A Prometheus server scraping one target every 250 ms, killed when dropped.
+struct Prometheus {
+    child: Child,
+    api: String,
+    dir: tempfile::TempDir,
+}
+
+impl Prometheus {
+    async fn scraping(binary: &Path, target: SocketAddr) -> Self {
+        let dir = tempfile::tempdir().unwrap();
+        let config = format!(
+            "global: {{ scrape_interval: 250ms, scrape_timeout: 200ms }}\n\
+             scrape_configs:\n  - job_name: bridgeway\n    metrics_path: /-/metrics\n    \
+             static_configs: [ {{ targets: [\"{target}\"] }} ]\n"
+        );
+        std::fs::write(dir.path().join("prometheus.yml"), config).unwrap();
+        let listen = format!("127.0.0.1:{}", common::closed_port().await);
+        let log = std::fs::File::create(dir.path().join("log")).unwrap();
+        let child = Command::new(binary)
+            .arg(format!(
+                "--config.file={}",
+                dir.path().join("prometheus.yml").display()
+            ))
+            .arg(format!(
+                "--storage.tsdb.path={}",
+                dir.path().join("data").display()
+            ))
+            .arg(format!("--web.listen-address={listen}"))
+            .stdout(Stdio::null())
+            .stderr(log)
+            .spawn()
+            .unwrap();
+        Prometheus {
+            child,
+            api: format!("http://{listen}/api/v1"),
+            dir,
+        }
+    }
+
+    async fn get(&self, path: &str, query: &[(&str, &str)]) -> Option<Value> {
+        let query = form_urlencoded::Serializer::new(String::new())
+            .extend_pairs(query)
+            .finish();
+        let response = common::http_client()
+            .get(format!("{}/{path}?{query}", self.api))
+            .send()
+            .await
+            .ok()?;
+        response
+            .json::<Value>()
+            .await
+            .ok()
+            .map(|v| v["data"].clone())
+    }
+
+    /// The metric types Prometheus recorded for the target, once it has scraped it.
+    async fn target_metadata(&self) -> HashMap<String, String> {
+        let job = [("match_target", r#"{job="bridgeway"}"#)];
+        let data = self.get("targets/metadata", &job).await;
+        data.and_then(|d| d.as_array().cloned())
+            .unwrap_or_default()
+            .iter()
+            .filter_map(|m| {
+                Some((
+                    m["metric"].as_str()?.to_owned(),
+                    m["type"].as_str()?.to_owned(),
+                ))
+            })
+            .collect()
+    }
+
+    fn log(&self) -> String {
+        std::fs::read_to_string(self.dir.path().join("log")).unwrap_or_default()
+    }
+}
+
+impl Drop for Prometheus {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn prometheus_scrapes_the_openmetrics_with_counters_typed() {
+    let Some(binary) = prometheus_tool("prometheus") else {
+        return;
+    };
+    let (_up, _dir, gw) = gateway_with_traffic().await;
+    let prometheus = Prometheus::scraping(&binary, gw.addr).await;
+    // Prometheus hands new targets to its scrapers every 5 s.
+    let deadline = Instant::now() + Duration::from_secs(30);
+    let mut types = HashMap::new();
+    while Instant::now() < deadline && types.len() < 8 {
+        tokio::time::sleep(Duration::from_millis(250)).await;
+        types = prometheus.target_metadata().await;
+    }
+    let targets = prometheus.get("targets", &[]).await.unwrap_or_default();
+    let target = &targets["activeTargets"][0];
+    assert_eq!(target["health"], "up", "{target}\n{}", prometheus.log());
+    assert_eq!(target["lastError"], "", "{target}");
+    for (metric, kind) in [
+        ("bridgeway_requests", "counter"),
+        ("bridgeway_upstream_failures", "counter"),
+        ("bridgeway_reloads", "counter"),
+        ("bridgeway_request_duration_seconds", "histogram"),
+        ("bridgeway_requests_in_flight", "gauge"),
+        ("bridgeway_bridges_loaded", "gauge"),
+    ] {
+        assert_eq!(
+            types.get(metric).map(String::as_str),
+            Some(kind),
+            "{metric}: {types:?}"
+        );
+    }
+    let query = [(
+        "query",
+        r#"bridgeway_requests_total{bridge="a",status="200"}"#,
+    )];
+    let result = prometheus.get("query", &query).await.unwrap_or_default();
+    assert_eq!(result["result"][0]["value"][1], "2", "{result}");
 }

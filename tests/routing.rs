@@ -126,14 +126,14 @@ fn sha256_hex(bytes: &[u8]) -> String {
 }
 
 #[tokio::test]
-async fn metrics_are_prometheus_text() {
+async fn metrics_are_openmetrics_text() {
     let dir = bridge_dir(&[("a.yaml", &bridge("a", "POST", "/api/a"))]);
     let gw = TestGateway::start(dir.path(), &[]).await;
     let reply = gw.get("/-/metrics").await;
     assert_eq!(reply.status, 200);
     assert_eq!(
         reply.headers["content-type"],
-        "text/plain; version=0.0.4; charset=utf-8"
+        "application/openmetrics-text; version=1.0.0; charset=utf-8"
     );
     assert!(
         reply.text.contains("bridgeway_bridges_loaded 1"),

@@ -131,3 +131,100 @@ async fn a_request_in_flight_finishes_after_sigterm_and_new_connections_are_refu
         .expect("the server exits once drained");
     assert_eq!(exit.code(), Some(0));
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn body_timeout_flag_answers_a_stalled_body_with_408() {
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    let up = upstream_answering_ok().await;
+    let dir = tempfile::tempdir().unwrap();
+    std::fs::write(dir.path().join("v.yaml"), versioned("b")).unwrap();
+    let server = Server::start(
+        dir.path(),
+        &["--body-timeout", "300ms"],
+        &[("UP", &up.uri())],
+    )
+    .await;
+
+    let addr = server.base.trim_start_matches("http://").to_owned();
+    let mut tcp = tokio::net::TcpStream::connect(&addr).await.unwrap();
+    let head = "POST /v HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\nContent-Length: 10\r\n\r\n{\"a\"";
+    tcp.write_all(head.as_bytes()).await.unwrap();
+    let started = std::time::Instant::now();
+    let mut answer = Vec::new();
+    let read = tokio::time::timeout(Duration::from_secs(5), tcp.read_to_end(&mut answer)).await;
+    assert!(read.is_ok(), "answered and closed");
+    let answer = String::from_utf8_lossy(&answer);
+    assert!(answer.starts_with("HTTP/1.1 408"), "{answer}");
+    assert!(answer.contains("\"code\":\"body_timeout\""), "{answer}");
+    assert!(answer.contains("within 300ms"), "{answer}");
+    assert!(
+        started.elapsed() < Duration::from_secs(3),
+        "{:?}",
+        started.elapsed()
+    );
+}
+
+/// Runs `bridgeway serve --listen ADDR`, which is expected to refuse to start: its exit status
+/// and what it printed on stderr.
+async fn serve_refused(dir: &std::path::Path, listen: &str) -> (std::process::ExitStatus, String) {
+    let mut child = std::process::Command::new(env!("CARGO_BIN_EXE_bridgeway"))
+        .args([
+            "serve",
+            "--bridges",
+            dir.to_str().unwrap(),
+            "--listen",
+            listen,
+        ])
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    let deadline = std::time::Instant::now() + Duration::from_secs(5);
+    while std::time::Instant::now() < deadline {
+        if let Some(status) = child.try_wait().unwrap() {
+            let mut stderr = String::new();
+            std::io::Read::read_to_string(&mut child.stderr.take().unwrap(), &mut stderr).unwrap();
+            return (status, stderr);
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    let _ = child.kill();
+    let _ = child.wait();
+    panic!("a second serve on {listen} started instead of refusing");
+}
+
+fn assert_refused_in_use((status, stderr): (std::process::ExitStatus, String), listen: &str) {
+    assert!(!status.success(), "exits non-zero: {status:?}\n{stderr}");
+    assert!(stderr.contains(listen), "names the address: {stderr}");
+    assert!(
+        stderr.contains("already in use"),
+        "says it is in use: {stderr}"
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_second_serve_on_the_same_address_refuses_to_start() {
+    let up = upstream_answering_ok().await;
+    let dir = tempfile::tempdir().unwrap();
+    std::fs::write(dir.path().join("v.yaml"), versioned("first")).unwrap();
+    let first = Server::start(dir.path(), &["--workers", "2"], &[("UP", &up.uri())]).await;
+    let listen = first.base.trim_start_matches("http://").to_owned();
+
+    let other = tempfile::tempdir().unwrap();
+    assert_refused_in_use(serve_refused(other.path(), &listen).await, &listen);
+    for _ in 0..20 {
+        assert_eq!(
+            first.version("/v").await,
+            "first",
+            "the first keeps the port alone"
+        );
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn serve_refuses_an_address_another_program_listens_on() {
+    let holder = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let listen = holder.local_addr().unwrap().to_string();
+    let dir = tempfile::tempdir().unwrap();
+    assert_refused_in_use(serve_refused(dir.path(), &listen).await, &listen);
+}

@@ -78,6 +78,10 @@ struct ServeArgs {
     /// How long a client may take to send its request headers (slow clients are cut off).
     #[arg(long, env = "BRIDGEWAY_HEADER_READ_TIMEOUT", default_value = "10s", value_parser = humantime::parse_duration)]
     header_read_timeout: std::time::Duration,
+    /// How long a client may take to send its whole request body once its headers are in
+    /// (past it: 408).
+    #[arg(long, env = "BRIDGEWAY_BODY_TIMEOUT", default_value_t = bridgeway::inbound::DEFAULT_BODY_TIMEOUT.into())]
+    body_timeout: humantime::Duration,
     /// Most headers one request may carry (past it: 431).
     #[arg(long, env = "BRIDGEWAY_MAX_HEADERS", default_value_t = 100)]
     max_headers: usize,

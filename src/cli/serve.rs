@@ -27,6 +27,7 @@ async fn serve(args: ServeArgs) -> anyhow::Result<()> {
         max_body: args.max_body_bytes,
         max_upstream_body: args.max_upstream_body_bytes,
         header_read_timeout: args.header_read_timeout,
+        body_timeout: args.body_timeout.into(),
         shutdown_grace: args.shutdown_grace,
         max_headers: args.max_headers,
         max_header_bytes: args.max_header_bytes,
@@ -50,8 +51,7 @@ async fn serve(args: ServeArgs) -> anyhow::Result<()> {
         .map(usize::from)
         .unwrap_or_else(|| std::thread::available_parallelism().map_or(1, |n| n.get()));
     let (stop, stopped) = watch::channel(false);
-    let (addr, handles) = spawn_workers(gateway.clone(), args.listen, workers, stopped)
-        .with_context(|| format!("cannot listen on {}", args.listen))?;
+    let (addr, handles) = spawn_workers(gateway.clone(), args.listen, workers, stopped)?;
     tracing::info!(listen = %addr, workers, tls = encrypted, bridges = %args.bridges.dir.display(), "listening");
     let options = ReloadOptions {
         watch: !args.no_watch,
