@@ -1,0 +1,86 @@
+#!/usr/bin/env bash
+# Instructions per request on the request path, counted by callgrind: repeatable for one binary
+# whatever else the machine is doing (timings here move by ±30%; instruction counts do not).
+#
+#   benches/callgrind.sh [BINARY] [tls]    # default: target/release/bridgeway, plain http upstream
+#
+# Starts a local nginx (plain, or TLS with a throw-away CA when `tls` is given) serving
+# JSONPlaceholder-shaped posts, the gateway under callgrind with one worker and the shipped
+# fetch-post bridge, sends 200 warm-up requests with counting off, then 2,000 counted ones, and
+# prints instructions per request (user space, the whole process). Loopback only; stops what it
+# started. Needs valgrind, nginx, curl and openssl (Debian packages).
+set -euo pipefail
+ROOT="$(cd "$(dirname "$0")/.." && pwd)"
+BIN="${1:-$ROOT/target/release/bridgeway}"
+MODE="${2:-plain}"
+PORT_UP=18381
+PORT_GW=18382
+N=2000
+WORK="$(mktemp -d)"
+chmod 755 "$WORK"
+PIDS=()
+cleanup() {
+    local pid
+    for pid in "${PIDS[@]}"; do kill "$pid" 2>/dev/null || true; done
+    for pid in "${PIDS[@]}"; do wait "$pid" 2>/dev/null || true; done
+    rm -rf "$WORK"
+}
+trap cleanup EXIT INT TERM
+
+mkdir -p "$WORK/posts"
+for id in $(seq 1 100); do
+    printf '{\n  "userId": %d,\n  "id": %d,\n  "title": "post %d sunt aut facere",\n  "body": "quia et suscipit\\nsuscipit recusandae"\n}' \
+        $(( (id - 1) / 10 + 1 )) "$id" "$id" > "$WORK/posts/$id"
+done
+listen="listen 127.0.0.1:$PORT_UP;"
+scheme=http
+if [[ "$MODE" == tls ]]; then
+    openssl req -x509 -newkey rsa:2048 -nodes -days 2 -subj /CN=127.0.0.1 \
+        -addext subjectAltName=IP:127.0.0.1 -keyout "$WORK/key.pem" -out "$WORK/cert.pem" 2>/dev/null
+    listen="listen 127.0.0.1:$PORT_UP ssl; ssl_certificate $WORK/cert.pem; ssl_certificate_key $WORK/key.pem;"
+    scheme=https
+fi
+cat > "$WORK/nginx.conf" <<CONF
+daemon off;
+worker_processes 1;
+pid $WORK/nginx.pid;
+error_log $WORK/nginx.error.log warn;
+events { worker_connections 1024; }
+http {
+    access_log off;
+    keepalive_requests 100000;
+    server { $listen location /posts/ { root $WORK; default_type application/json; } }
+}
+CONF
+"$(command -v nginx || echo /usr/sbin/nginx)" -c "$WORK/nginx.conf" -p "$WORK" 2>"$WORK/nginx.stderr" &
+PIDS+=($!)
+
+mkdir -p "$WORK/bridges"
+cp "$ROOT/bridges/fetch-post.yaml" "$WORK/bridges/"
+JSONPLACEHOLDER_URL="$scheme://127.0.0.1:$PORT_UP" SSL_CERT_FILE="$WORK/cert.pem" RUST_LOG=warn \
+    valgrind --tool=callgrind --instr-atstart=no --callgrind-out-file="$WORK/cg.out" \
+    "$BIN" serve --workers 1 --bridges "$WORK/bridges" --listen "127.0.0.1:$PORT_GW" \
+    2>"$WORK/valgrind.log" >/dev/null &
+GW=$!
+PIDS+=("$GW")
+for _ in $(seq 1 600); do
+    curl -fsS -o /dev/null "http://127.0.0.1:$PORT_GW/-/ready" 2>/dev/null && break
+    sleep 0.1
+done
+post() { # count
+    local i
+    for i in $(seq 1 "$1"); do
+        printf -- '-d {"user_id":%d}\n-H content-type:application/json\nurl = "http://127.0.0.1:%d/api/v1/fetch-post"\n-o /dev/null\n' \
+            $(( i % 100 + 1 )) "$PORT_GW"
+        [[ $i -lt $1 ]] && echo "next"
+    done > "$WORK/curl.cfg"
+    curl -fsS --parallel --parallel-max 8 -K "$WORK/curl.cfg"
+}
+post 200
+callgrind_control -i on "$GW" >/dev/null
+post "$N"
+callgrind_control -i off "$GW" >/dev/null
+callgrind_control -d "$GW" >/dev/null
+sleep 0.5
+total=$(callgrind_annotate "$WORK"/cg.out* 2>/dev/null | awk '/PROGRAM TOTALS/ { gsub(",", "", $1); print $1; exit }')
+echo "mode=$MODE requests=$N instructions=$total per_request=$(( total / N ))"
