@@ -7,8 +7,8 @@ mod support;
 use std::hint::black_box;
 use std::sync::Arc;
 
-use bridgeway::env::{EnvSource, ProcessEnv};
-use bridgeway::snapshot::Lookup;
+use bridgeway::file::env::{EnvSource, ProcessEnv};
+use bridgeway::routes::snapshot::Lookup;
 use bridgeway::{Loader, Snapshot};
 use criterion::{BenchmarkId, Criterion, criterion_group, criterion_main};
 use http::Method;

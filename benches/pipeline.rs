@@ -8,11 +8,11 @@ use std::path::Path;
 use std::sync::Arc;
 use std::time::Duration;
 
-use bridgeway::compile::compile_text;
-use bridgeway::env::EnvSource;
-use bridgeway::fetch::UpstreamResponse;
-use bridgeway::inbound::Inbound;
-use bridgeway::{Bridge, pipeline};
+use bridgeway::Bridge;
+use bridgeway::bridge::compile_text;
+use bridgeway::file::env::EnvSource;
+use bridgeway::stages::fetch::UpstreamResponse;
+use bridgeway::stages::intake::Inbound;
 use bytes::Bytes;
 use criterion::{Criterion, Throughput, criterion_group, criterion_main};
 use http::{HeaderMap, StatusCode};
@@ -104,7 +104,7 @@ fn stages(c: &mut Criterion) {
     });
     group.throughput(Throughput::Bytes(body.len() as u64));
     group.bench_function("map 300 B", |b| {
-        b.iter(|| pipeline::respond(&bridge, Ok(answer(black_box(&body)))).unwrap())
+        b.iter(|| bridge.output.reply(&answer(black_box(&body))).unwrap())
     });
     group.bench_function("validate+render+map", |b| {
         b.iter(|| {
@@ -114,7 +114,7 @@ fn stages(c: &mut Criterion) {
                 .unwrap();
             let request = bridge.upstream.render(&input, "bench-id").unwrap();
             black_box(request);
-            pipeline::respond(&bridge, Ok(answer(&body))).unwrap()
+            bridge.output.reply(&answer(&body)).unwrap()
         })
     });
     group.finish();
@@ -175,7 +175,7 @@ output:
         let body = comments_body(count);
         group.throughput(Throughput::Bytes(body.len() as u64));
         group.bench_function(label, |b| {
-            b.iter(|| pipeline::respond(&bridge, Ok(answer(black_box(&body)))).unwrap())
+            b.iter(|| bridge.output.reply(&answer(black_box(&body))).unwrap())
         });
     }
     group.finish();

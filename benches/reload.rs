@@ -7,7 +7,7 @@ mod support;
 
 use std::sync::Arc;
 
-use bridgeway::env::{EnvSource, ProcessEnv};
+use bridgeway::file::env::{EnvSource, ProcessEnv};
 use bridgeway::{Loader, Snapshot};
 use criterion::{BenchmarkId, Criterion, criterion_group, criterion_main};
 

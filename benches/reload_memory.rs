@@ -8,7 +8,7 @@ mod support;
 
 use std::sync::Arc;
 
-use bridgeway::env::{EnvSource, ProcessEnv};
+use bridgeway::file::env::{EnvSource, ProcessEnv};
 use bridgeway::{Gateway, Loader, Settings};
 
 const FILES: usize = 100;

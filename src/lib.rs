@@ -1,50 +1,42 @@
 //! bridgeway: an API-bridge gateway driven by one YAML file per integration.
 //!
-//! A request runs through one generic pipeline; each step has its own module:
+//! A caller POSTs a flat JSON object to a route; the *bridge* serving that route says which
+//! upstream call to make from it and how the upstream's answer becomes a flat JSON reply. Every
+//! request runs the same sequence over bridges compiled once, at load:
 //!
-//! | stage | module | what it holds |
+//! ```text
+//! intake → auth → admit → validate → render → fetch → map
+//! ```
+//!
+//! The modules are layers, each importing only the ones below it:
+//!
+//! | layer | module | what it holds |
 //! | --- | --- | --- |
-//! | parse | [`bridge_file`], [`env`] | the YAML schema of a bridge file; `${VAR}` expansion |
-//! | compile | [`compile`] | a parsed file turned into a [`Bridge`], once, at load |
-//! | intake | [`inbound`], [`auth`] | content type, size limit and parse of the body; credentials |
-//! | validate | [`validate`] | the input contract |
-//! | render | [`render`], [`template`] | the upstream request, escaped by placement |
-//! | fetch | [`fetch`] | the shared upstream client |
-//! | map | [`map`], [`jsonpath`], [`extract`] | the upstream answer turned into the flat reply |
-//! | | [`pipeline`] | the four steps in order, and `on_error` |
-//! | serve | [`server`], [`listen`], [`tls`], [`ops`], [`error`], [`metrics`] | hyper, the listening sockets, TLS, the `/-/` endpoints, error bodies |
-//! | swap | [`snapshot`], [`loader`], [`gateway`] | the immutable route table; loading a directory into one; the atomic swap |
-//! | reload | [`reload`] | watching the directory, `SIGHUP`, periodic rescans |
-//! | Genesys | [`genesys`] | the data action generated from a bridge; Platform API deploy and test |
+//! | 6 | `cli` (the binary) | `serve`, `check`, `try`, `export`, `genesys` |
+//! | 5 | [`server`], [`genesys`] | hyper on per-core runtimes, TLS, the `/-/` endpoints; data actions and the Platform API |
+//! | 4 | [`routes`] | the route table ([`Snapshot`]), loading a directory into one, the atomic swap ([`Gateway`]), reload triggers |
+//! | 3 | [`pipeline`] | the one request sequence, its observer, and [`RequestError`](pipeline::RequestError): every stage's error as a status and a JSON body |
+//! | 2 | [`bridge`] | a parsed file compiled into a [`Bridge`]: each stage's compiled part |
+//! | 1 | [`stages`] | one module per stage: what it compiles at load, what it does per request, its error |
+//! | 0 | [`file`], [`jsonpath`], [`template`], [`metrics`], [`limits`], [`request_id`], [`json`] | the bridge file as written and `${VAR}` expansion; the path and template languages; counters; defaults; small shared pieces |
+//!
+//! `serve`, `try` and (later) `test` all run [`pipeline::run`]: what `try` prints is what
+//! `serve` does.
 
-pub mod auth;
-pub mod bridge_file;
-pub mod compile;
-pub mod env;
-pub mod error;
-pub mod extract;
-pub mod fetch;
-pub mod gateway;
+pub mod bridge;
+pub mod file;
 pub mod genesys;
-pub mod inbound;
+pub mod json;
 pub mod jsonpath;
-pub mod listen;
-pub mod loader;
-pub mod map;
+pub mod limits;
 pub mod metrics;
-pub mod ops;
 pub mod pipeline;
-pub mod reload;
-pub mod render;
+pub mod request_id;
+pub mod routes;
 pub mod server;
-pub mod snapshot;
+pub mod stages;
 pub mod template;
-pub mod tls;
-pub mod validate;
 
-pub use compile::{Bridge, Problem};
-pub use gateway::{Gateway, Settings};
-pub use loader::Loader;
-pub use reload::{ReloadOptions, Reloader};
+pub use bridge::{Bridge, Problem};
+pub use routes::{Gateway, Loader, ReloadOptions, Reloader, Settings, Snapshot};
 pub use server::serve;
-pub use snapshot::Snapshot;

@@ -7,9 +7,9 @@ use std::path::Path;
 use std::process::Command;
 use std::sync::Arc;
 
-use bridgeway::compile::compile_text;
+use bridgeway::bridge::compile_text;
 use bridgeway::genesys::export::input_schema;
-use bridgeway::inbound::Inbound;
+use bridgeway::stages::intake::Inbound;
 use common::{bridge_dir, env_map};
 use proptest::prelude::*;
 use serde_json::{Map, Value, json};
@@ -143,7 +143,9 @@ fn every_shipped_bridge_exports_a_valid_action() {
         .collect();
     assert_eq!(
         files.len(),
-        bridgeway::loader::bridge_files(shipped).unwrap().len()
+        bridgeway::routes::loader::bridge_files(shipped)
+            .unwrap()
+            .len()
     );
     for path in files {
         let action = read_json(&path);

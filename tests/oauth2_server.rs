@@ -15,7 +15,7 @@ use oauth2::{
 use serde_json::{Value, json};
 
 fn http() -> reqwest::Client {
-    bridgeway::fetch::install_crypto_provider();
+    bridgeway::stages::fetch::install_crypto_provider();
     reqwest::Client::builder().no_proxy().build().unwrap()
 }
 

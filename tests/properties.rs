@@ -7,10 +7,10 @@ mod common;
 use std::path::Path;
 use std::time::Duration;
 
-use bridgeway::compile::compile_text;
-use bridgeway::fetch::UpstreamResponse;
-use bridgeway::inbound::Inbound;
-use bridgeway::{Bridge, pipeline};
+use bridgeway::Bridge;
+use bridgeway::bridge::compile_text;
+use bridgeway::stages::fetch::UpstreamResponse;
+use bridgeway::stages::intake::Inbound;
 use common::env_map;
 use http::{HeaderMap, StatusCode};
 use proptest::prelude::*;
@@ -117,7 +117,7 @@ proptest! {
                 body: bytes.into(),
                 elapsed: Duration::from_millis(1),
             };
-            if let Ok(reply) = pipeline::respond(&bridge, Ok(response)) {
+            if let Ok(reply) = bridge.output.reply(&response) {
                 prop_assert!(serde_json::from_slice::<Value>(&reply).is_ok(), "a reply is JSON");
             }
         }

@@ -6,7 +6,7 @@ mod common;
 use std::path::Path;
 use std::time::Duration;
 
-use bridgeway::tls::{TlsFiles, acceptor};
+use bridgeway::server::tls::{TlsFiles, acceptor};
 use bridgeway::{Gateway, Loader, Settings};
 use common::{bridge_dir, env_map, upstream_answering_ok};
 use rcgen::{BasicConstraints, CertificateParams, CertifiedIssuer, IsCa, KeyPair};
@@ -41,7 +41,7 @@ impl Ca {
     }
 
     fn client(&self) -> reqwest::Client {
-        bridgeway::fetch::install_crypto_provider();
+        bridgeway::stages::fetch::install_crypto_provider();
         let root = reqwest::Certificate::from_der(self.0.der()).unwrap();
         reqwest::Client::builder()
             .tls_certs_only([root])

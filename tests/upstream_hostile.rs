@@ -195,7 +195,7 @@ async fn serve<S: AsyncRead + AsyncWrite + Unpin>(
 
 /// A TLS acceptor for `localhost` offering only HTTP/1.1, its CA written to `dir/ca.pem`.
 fn tls_acceptor(dir: &std::path::Path) -> tokio_rustls::TlsAcceptor {
-    bridgeway::fetch::install_crypto_provider();
+    bridgeway::stages::fetch::install_crypto_provider();
     let mut params = CertificateParams::new(Vec::<String>::new()).unwrap();
     params.is_ca = IsCa::Ca(BasicConstraints::Unconstrained);
     let ca = CertifiedIssuer::self_signed(params, KeyPair::generate().unwrap()).unwrap();

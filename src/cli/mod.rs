@@ -11,7 +11,7 @@ use std::process::ExitCode;
 use std::sync::Arc;
 
 use bridgeway::Loader;
-use bridgeway::env::{EnvSource, ProcessEnv};
+use bridgeway::file::env::{EnvSource, ProcessEnv};
 use clap::{Args, Parser, Subcommand};
 
 #[derive(Debug, Parser)]
@@ -63,10 +63,10 @@ struct ServeArgs {
     #[arg(long, env = "BRIDGEWAY_LISTEN", default_value = "127.0.0.1:8080")]
     listen: SocketAddr,
     /// Largest inbound request body, in bytes.
-    #[arg(long, env = "BRIDGEWAY_MAX_BODY_BYTES", default_value_t = bridgeway::inbound::DEFAULT_MAX_BODY)]
+    #[arg(long, env = "BRIDGEWAY_MAX_BODY_BYTES", default_value_t = bridgeway::limits::MAX_BODY)]
     max_body_bytes: usize,
     /// Largest upstream answer body, in bytes (past it the answer is 502).
-    #[arg(long, env = "BRIDGEWAY_MAX_UPSTREAM_BODY_BYTES", default_value_t = bridgeway::fetch::DEFAULT_MAX_UPSTREAM_BODY)]
+    #[arg(long, env = "BRIDGEWAY_MAX_UPSTREAM_BODY_BYTES", default_value_t = bridgeway::limits::MAX_UPSTREAM_BODY)]
     max_upstream_body_bytes: usize,
     /// TLS certificate chain, PEM, leaf first with its intermediates (Genesys rejects servers that
     /// omit them). Re-read when the file changes.
@@ -76,31 +76,31 @@ struct ServeArgs {
     #[arg(long, env = "BRIDGEWAY_TLS_KEY", requires = "tls_cert")]
     tls_key: Option<PathBuf>,
     /// How long a client may take to send its request headers (slow clients are cut off).
-    #[arg(long, env = "BRIDGEWAY_HEADER_READ_TIMEOUT", default_value = "10s", value_parser = humantime::parse_duration)]
-    header_read_timeout: std::time::Duration,
+    #[arg(long, env = "BRIDGEWAY_HEADER_READ_TIMEOUT", default_value_t = bridgeway::limits::HEADER_READ_TIMEOUT.into())]
+    header_read_timeout: humantime::Duration,
     /// How long a client may take to send its whole request body once its headers are in
     /// (past it: 408).
-    #[arg(long, env = "BRIDGEWAY_BODY_TIMEOUT", default_value_t = bridgeway::inbound::DEFAULT_BODY_TIMEOUT.into())]
+    #[arg(long, env = "BRIDGEWAY_BODY_TIMEOUT", default_value_t = bridgeway::limits::BODY_TIMEOUT.into())]
     body_timeout: humantime::Duration,
     /// Most headers one request may carry (past it: 431).
-    #[arg(long, env = "BRIDGEWAY_MAX_HEADERS", default_value_t = 100)]
+    #[arg(long, env = "BRIDGEWAY_MAX_HEADERS", default_value_t = bridgeway::limits::MAX_HEADERS)]
     max_headers: usize,
     /// Largest request head, request line and headers, in bytes (past it: 431; at least 8192).
-    #[arg(long, env = "BRIDGEWAY_MAX_HEADER_BYTES", default_value_t = 65536)]
+    #[arg(long, env = "BRIDGEWAY_MAX_HEADER_BYTES", default_value_t = bridgeway::limits::MAX_HEADER_BYTES)]
     max_header_bytes: usize,
     /// Deepest nesting of a JSON body (Genesys allows 50).
-    #[arg(long, env = "BRIDGEWAY_MAX_JSON_DEPTH", default_value_t = 50)]
+    #[arg(long, env = "BRIDGEWAY_MAX_JSON_DEPTH", default_value_t = bridgeway::limits::MAX_JSON_DEPTH)]
     max_json_depth: usize,
     /// Requests one bridge answers at once; past it, 503 with Retry-After.
     #[arg(
         long,
         env = "BRIDGEWAY_MAX_IN_FLIGHT_PER_BRIDGE",
-        default_value_t = 1024
+        default_value_t = bridgeway::limits::MAX_IN_FLIGHT_PER_BRIDGE
     )]
     max_in_flight_per_bridge: usize,
     /// How long requests in flight may take to finish after SIGTERM or SIGINT.
-    #[arg(long, env = "BRIDGEWAY_SHUTDOWN_GRACE", default_value = "30s", value_parser = humantime::parse_duration)]
-    shutdown_grace: std::time::Duration,
+    #[arg(long, env = "BRIDGEWAY_SHUTDOWN_GRACE", default_value_t = bridgeway::limits::SHUTDOWN_GRACE.into())]
+    shutdown_grace: humantime::Duration,
     /// Worker threads, each serving its share of connections start to end (default: one per core).
     #[arg(long, env = "BRIDGEWAY_WORKERS", value_parser = clap::value_parser!(u16).range(1..=1024))]
     workers: Option<u16>,
@@ -114,8 +114,8 @@ struct ServeArgs {
     #[arg(long, env = "BRIDGEWAY_NO_WATCH")]
     no_watch: bool,
     /// Reload this often even without a change event (for NFS and the like); 0 turns it off.
-    #[arg(long, env = "BRIDGEWAY_RESCAN_INTERVAL", default_value = "30s", value_parser = humantime::parse_duration)]
-    rescan_interval: std::time::Duration,
+    #[arg(long, env = "BRIDGEWAY_RESCAN_INTERVAL", default_value_t = bridgeway::limits::RESCAN_INTERVAL.into())]
+    rescan_interval: humantime::Duration,
 }
 
 #[derive(Debug, Clone, Copy, clap::ValueEnum)]
@@ -131,6 +131,10 @@ struct TryArgs {
     /// The inbound JSON object.
     #[arg(long)]
     input: String,
+    /// A request header, `NAME: VALUE` (repeatable). With any given, the bridge's inbound
+    /// credentials are checked as `serve` checks them; without, they are not asked for.
+    #[arg(long = "header", short = 'H')]
+    header: Vec<String>,
     #[command(flatten)]
     bridges: BridgesDir,
 }

@@ -3,9 +3,9 @@
 use std::process::ExitCode;
 
 use anyhow::Context;
-use bridgeway::reload::Trigger;
+use bridgeway::routes::reload::Trigger;
 use bridgeway::server::spawn_workers;
-use bridgeway::tls::TlsFiles;
+use bridgeway::server::tls::TlsFiles;
 use bridgeway::{Gateway, ReloadOptions, Reloader, Settings};
 use tokio::signal::unix::{SignalKind, signal};
 use tokio::sync::watch;
@@ -26,9 +26,9 @@ async fn serve(args: ServeArgs) -> anyhow::Result<()> {
     let settings = Settings {
         max_body: args.max_body_bytes,
         max_upstream_body: args.max_upstream_body_bytes,
-        header_read_timeout: args.header_read_timeout,
+        header_read_timeout: args.header_read_timeout.into(),
         body_timeout: args.body_timeout.into(),
-        shutdown_grace: args.shutdown_grace,
+        shutdown_grace: args.shutdown_grace.into(),
         max_headers: args.max_headers,
         max_header_bytes: args.max_header_bytes,
         max_json_depth: args.max_json_depth,
@@ -36,7 +36,7 @@ async fn serve(args: ServeArgs) -> anyhow::Result<()> {
     };
     let tls = match (&args.tls_cert, &args.tls_key) {
         (Some(cert), Some(key)) => Some(
-            bridgeway::tls::acceptor(TlsFiles {
+            bridgeway::server::tls::acceptor(TlsFiles {
                 cert: cert.clone(),
                 key: key.clone(),
             })
@@ -55,7 +55,7 @@ async fn serve(args: ServeArgs) -> anyhow::Result<()> {
     tracing::info!(listen = %addr, workers, tls = encrypted, bridges = %args.bridges.dir.display(), "listening");
     let options = ReloadOptions {
         watch: !args.no_watch,
-        rescan_every: (!args.rescan_interval.is_zero()).then_some(args.rescan_interval),
+        rescan_every: (!args.rescan_interval.is_zero()).then_some(args.rescan_interval.into()),
         ..ReloadOptions::default()
     };
     // The first load runs beside the server, so /-/health answers while it runs.

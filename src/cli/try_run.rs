@@ -1,13 +1,17 @@
-//! `bridgeway try NAME --input JSON`: one request through one bridge, each step printed.
-//! Inbound credentials are not asked for: whoever runs this already holds the files.
+//! `bridgeway try NAME --input JSON`: one request through one bridge, on the same sequence
+//! `serve` runs ([`pipeline::run`]), each step printed as it is made. Inbound credentials are
+//! checked when `--header` gives some (as `serve` would); without any, whoever runs this is
+//! trusted, since they already hold the files.
 
 use std::process::ExitCode;
 
-use anyhow::{Context, bail};
-use bridgeway::fetch::Upstream;
-use bridgeway::inbound::Inbound;
-use bridgeway::validate::FieldProblem;
-use bridgeway::{Bridge, Snapshot, pipeline};
+use anyhow::{Context as _, bail};
+use bridgeway::pipeline::{self, Context, Credentials, Observer, RequestError};
+use bridgeway::stages::fetch::{Client, FetchError, UpstreamRequest, UpstreamResponse};
+use bridgeway::stages::validate::{FieldProblem, InputError, ValidInput};
+use bridgeway::{Bridge, Settings, Snapshot};
+use bytes::Bytes;
+use http_body_util::Full;
 
 use super::TryArgs;
 
@@ -32,67 +36,117 @@ pub fn run(args: TryArgs) -> anyhow::Result<ExitCode> {
             args.bridges.dir.display()
         );
     };
+    let request = request(&args, bridge)?;
     let runtime = tokio::runtime::Builder::new_current_thread()
         .enable_all()
         .build()?;
-    Ok(runtime.block_on(run_steps(bridge, &args.input)))
+    let credentials = match args.header.is_empty() {
+        true => Credentials::Trust,
+        false => Credentials::Check,
+    };
+    Ok(runtime.block_on(run_steps(bridge, request, credentials)))
 }
 
-async fn run_steps(bridge: &Bridge, input: &str) -> ExitCode {
+/// The request `serve` would receive on the bridge's route: the JSON input, with the given
+/// headers.
+fn request(args: &TryArgs, bridge: &Bridge) -> anyhow::Result<http::Request<Full<Bytes>>> {
+    let mut request = http::Request::builder()
+        .method(bridge.method.clone())
+        .uri(bridge.path.as_str())
+        .header(http::header::CONTENT_TYPE, "application/json");
+    for header in &args.header {
+        let (name, value) = header
+            .split_once(':')
+            .with_context(|| format!("--header `{header}`: write it as NAME: VALUE"))?;
+        request = request.header(name.trim(), value.trim());
+    }
+    Ok(request.body(Full::new(Bytes::from(args.input.clone())))?)
+}
+
+async fn run_steps(
+    bridge: &Bridge,
+    request: http::Request<Full<Bytes>>,
+    credentials: Credentials,
+) -> ExitCode {
     println!(
         "bridge   {} ({} {})",
         bridge.name, bridge.method, bridge.path
     );
-    let inbound = match Inbound::parse_json(input.as_bytes()) {
-        Ok(inbound) => inbound,
-        Err(e) => return fail("input", &e.to_string()),
+    let settings = Settings::default();
+    let client = Client::new(settings.max_upstream_body);
+    let cx = Context {
+        client: &client,
+        limits: settings.limits(),
+        credentials,
     };
-    let valid = match bridge.input.validate(inbound) {
-        Ok(valid) => valid,
-        Err(problems) => return fail("validate", &list(&problems)),
-    };
-    println!("validate {}", valid.fields());
-    let request = match bridge.upstream.render(&valid, "try") {
-        Ok(request) => request,
-        Err(problems) => return fail("render", &list(&problems)),
-    };
-    println!("render   {}", indent(&request.describe(&bridge.secrets)));
-    let fetched = Upstream::new(bridgeway::fetch::DEFAULT_MAX_UPSTREAM_BODY)
-        .send(request)
-        .await;
-    match &fetched {
-        Ok(r) => println!(
-            "fetch    {} in {:.1} ms, {} bytes",
-            r.status,
-            r.elapsed.as_secs_f64() * 1000.0,
-            r.body.len()
-        ),
-        Err(e) => println!("fetch    failed: {e}"),
-    }
-    match pipeline::respond(bridge, fetched) {
-        Ok(body) => {
-            println!(
-                "map      {}",
-                bridge.secrets.mask(&String::from_utf8_lossy(&body))
-            );
+    let mut steps = Steps::default();
+    match pipeline::run(&cx, bridge, request, "try", &mut steps).await {
+        Ok(reply) => {
+            let body = String::from_utf8_lossy(&reply.body);
+            println!("map      {}", bridge.secrets.mask(&body));
             println!("answer   200");
             ExitCode::SUCCESS
         }
-        Err(e) => {
-            let body = e.to_json(Some(&bridge.name), "try");
-            println!(
-                "map      {}",
-                bridge.secrets.mask(&String::from_utf8_lossy(&body))
-            );
-            println!("answer   {}", e.status().as_u16());
+        Err(failure) => {
+            steps.failed(bridge, &failure.error);
             ExitCode::FAILURE
         }
     }
 }
 
-fn fail(step: &str, message: &str) -> ExitCode {
-    println!("{step:<8} failed: {message}");
-    ExitCode::FAILURE
+/// Prints each step as the sequence makes it, and remembers how far it got.
+#[derive(Default)]
+struct Steps {
+    validated: bool,
+    fetched: bool,
+}
+
+impl Observer for Steps {
+    fn validated(&mut self, _: &Bridge, input: &ValidInput) {
+        self.validated = true;
+        println!("validate {}", input.fields());
+    }
+
+    fn rendered(&mut self, bridge: &Bridge, request: &UpstreamRequest) {
+        println!("render   {}", indent(&request.describe(&bridge.secrets)));
+    }
+
+    fn fetched(&mut self, _: &Bridge, fetched: &Result<UpstreamResponse, FetchError>) {
+        self.fetched = true;
+        match fetched {
+            Ok(r) => println!(
+                "fetch    {} in {:.1} ms, {} bytes",
+                r.status,
+                r.elapsed.as_secs_f64() * 1000.0,
+                r.body.len()
+            ),
+            Err(e) => println!("fetch    failed: {e}"),
+        }
+    }
+}
+
+impl Steps {
+    /// The failure, at the step that made it.
+    fn failed(&self, bridge: &Bridge, error: &RequestError) {
+        if self.fetched {
+            let body = error.to_json(Some(&bridge.name), "try");
+            let body = String::from_utf8_lossy(&body);
+            println!("map      {}", bridge.secrets.mask(&body));
+            println!("answer   {}", error.status().as_u16());
+            return;
+        }
+        let step = match error {
+            RequestError::Unauthorized(_) => "auth",
+            RequestError::Input(_) if self.validated => "render",
+            RequestError::Input(_) => "validate",
+            _ => "input",
+        };
+        let message = match error {
+            RequestError::Input(InputError(problems)) => list(problems),
+            other => other.to_string(),
+        };
+        println!("{step:<8} failed: {message}");
+    }
 }
 
 fn list(problems: &[FieldProblem]) -> String {

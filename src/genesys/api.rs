@@ -96,7 +96,7 @@ impl Platform {
     /// Logs in with client credentials: Basic `client_id:client_secret`,
     /// `grant_type=client_credentials` (genesys.md §7.4).
     pub async fn login(config: &PlatformConfig) -> Result<Self, ApiError> {
-        crate::fetch::install_crypto_provider();
+        crate::stages::fetch::install_crypto_provider();
         let client = reqwest::Client::builder()
             .timeout(Duration::from_secs(30))
             .build()

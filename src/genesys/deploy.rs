@@ -11,7 +11,7 @@
 use http::Method;
 use serde_json::{Value, json};
 
-use crate::compile::Bridge;
+use crate::bridge::Bridge;
 use crate::genesys::api::{ApiError, Platform};
 use crate::genesys::export;
 

@@ -8,12 +8,12 @@
 use serde::Serialize;
 use serde_json::{Map, Value, json};
 
-use crate::auth::InboundAuth;
-use crate::bridge_file::{InputType, OutputType};
-use crate::compile::Bridge;
+use crate::bridge::Bridge;
+use crate::file::{InputType, OutputType};
 use crate::genesys::rules::{self, MAX_TIMEOUT_SECONDS};
-use crate::map::{FieldSource, OutputField};
-use crate::validate::InputField;
+use crate::stages::auth::InboundAuth;
+use crate::stages::map::{FieldSource, OutputField};
+use crate::stages::validate::InputField;
 
 pub const DRAFT_04: &str = "http://json-schema.org/draft-04/schema#";
 

@@ -3,8 +3,8 @@
 
 use http::Method;
 
-use crate::compile::Bridge;
-use crate::map::FieldSource;
+use crate::bridge::Bridge;
+use crate::stages::map::FieldSource;
 
 /// Input names Genesys keeps for itself.
 const RESERVED_INPUTS: [&str; 3] = ["orgId", "integrationId", "rawRequest"];

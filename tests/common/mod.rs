@@ -7,7 +7,7 @@ use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
 use std::sync::Arc;
 
-use bridgeway::env::EnvSource;
+use bridgeway::file::env::EnvSource;
 use bridgeway::{Gateway, Loader, ReloadOptions, Reloader, Settings};
 use serde_json::Value;
 use tempfile::TempDir;
@@ -212,7 +212,7 @@ where
 
 /// A plain HTTP client for talking to the gateway (reqwest here is built on ring, like the gateway).
 pub fn http_client() -> reqwest::Client {
-    bridgeway::fetch::install_crypto_provider();
+    bridgeway::stages::fetch::install_crypto_provider();
     reqwest::Client::builder().no_proxy().build().unwrap()
 }
 

@@ -1,4 +1,4 @@
-//! Our own HTTP/1.1 exchange (`bridgeway::fetch::h1`) and hyper's client
+//! Our own HTTP/1.1 exchange (`bridgeway::stages::fetch::h1`) and hyper's client
 //! (`hyper::client::conn::http1`), the library it stands in for, reading the same answer bytes
 //! delivered in the same pieces; and the rule for comparing them. Shared by
 //! `tests/upstream_differential.rs` and the fuzz target `fuzz/fuzz_targets/h1_vs_hyper.rs`.
@@ -10,7 +10,7 @@ use std::pin::Pin;
 use std::task::{Context, Poll};
 use std::time::Duration;
 
-use bridgeway::fetch::h1::{Conn, Request, WireError};
+use bridgeway::stages::fetch::h1::{Conn, Request, WireError};
 use bytes::Bytes;
 use http::{HeaderMap, HeaderValue, Method, StatusCode};
 use http_body_util::{BodyExt, Full};
@@ -202,4 +202,3 @@ pub fn compare(method: &Method, bytes: &[u8], splits: &[usize]) -> Result<(), St
         _ => Ok(()),
     }
 }
-

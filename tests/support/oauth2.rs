@@ -183,7 +183,7 @@ impl AuthServer {
             }
         };
 
-        bridgeway::fetch::install_crypto_provider();
+        bridgeway::stages::fetch::install_crypto_provider();
         let http = reqwest::Client::builder()
             .no_proxy()
             .timeout(Duration::from_secs(30))

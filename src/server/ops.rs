@@ -5,9 +5,9 @@ use http::{Method, StatusCode};
 use serde::Serialize;
 use serde_json::json;
 
-use crate::error::RequestError;
 use crate::metrics::{Exposition, Metrics};
-use crate::snapshot::Snapshot;
+use crate::pipeline::RequestError;
+use crate::routes::snapshot::Snapshot;
 
 pub const JSON: &str = "application/json";
 

@@ -1,4 +1,4 @@
-//! Step 4 of the pipeline, *map*: the upstream's answer turned into the flat, typed reply.
+//! Stage *map*: the upstream's answer turned into the flat, typed reply.
 //!
 //! Each output field takes its value from a JSONPath into the upstream body, the upstream
 //! status, an upstream header, the gateway's error message, or a constant; then its type is
@@ -6,13 +6,18 @@
 //! coerced at load, and each field's JSON key is encoded once, so a reply is written straight
 //! into one buffer.
 
-use http::{HeaderMap, HeaderName};
+pub mod extract;
+mod reply;
+
+use http::{HeaderMap, HeaderName, StatusCode};
 use serde_json::{Number, Value};
 
-use crate::bridge_file::{FieldMap, InputType, OutputFieldSpec, OutputType};
-use crate::extract::Extractor;
+use crate::file::{FieldMap, InputType, OutputFieldSpec, OutputType};
+use crate::json::json_type_name;
 use crate::jsonpath::CompiledPath;
-use crate::validate::{is_field_name, json_type_name};
+use crate::stages::fetch::UpstreamResponse;
+use crate::stages::validate::is_field_name;
+use extract::Extractor;
 
 #[derive(Debug, Clone)]
 pub enum FieldSource {
@@ -45,8 +50,51 @@ pub struct OutputMapping {
     reads_headers: bool,
 }
 
-/// What the upstream answered (or, for `on_error: output`, what stands in for it).
-pub struct Answer<'a> {
+/// Why an upstream answer gave no reply.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum MapError {
+    #[error("the upstream answered {0}")]
+    Status(StatusCode),
+    #[error("the upstream answered with a redirect ({0}), which is never followed")]
+    Redirect(StatusCode),
+    #[error("the upstream answer is not JSON")]
+    NotJson,
+    #[error("the upstream answer could not be mapped: {0}")]
+    Mapping(#[from] MappingError),
+}
+
+impl MapError {
+    /// An upstream 4xx/5xx is passed on as it is; anything else the gateway could not use is 502.
+    pub fn status(&self) -> StatusCode {
+        match self {
+            MapError::Status(status) => *status,
+            _ => StatusCode::BAD_GATEWAY,
+        }
+    }
+
+    pub fn code(&self) -> &'static str {
+        match self {
+            MapError::Status(_) => "upstream_status",
+            MapError::Redirect(_) => "upstream_redirect",
+            MapError::NotJson => "upstream_not_json",
+            MapError::Mapping(_) => "mapping_failed",
+        }
+    }
+
+    /// The `kind` label of `bridgeway_upstream_failures_total`.
+    pub fn kind(&self) -> &'static str {
+        match self {
+            MapError::Status(_) => "status",
+            MapError::Redirect(_) => "redirect",
+            MapError::NotJson => "invalid_json",
+            MapError::Mapping(_) => "mapping",
+        }
+    }
+}
+
+/// What the upstream answered (or, for `on_error: output`, what stands in for it): what the
+/// output fields read.
+pub struct Source<'a> {
     pub status: u16,
     pub headers: &'a HeaderMap,
     pub body: Body,
@@ -132,7 +180,56 @@ impl OutputMapping {
         self.reads_headers
     }
 
-    pub fn map(&self, mut answer: Answer, mode: Mode) -> Result<Output, MappingError> {
+    /// The stage, for an answer that came: the reply body of a 2xx, or why there is none.
+    pub fn reply(&self, response: &UpstreamResponse) -> Result<Vec<u8>, MapError> {
+        let status = response.status;
+        if status.is_redirection() {
+            return Err(MapError::Redirect(status));
+        }
+        if !status.is_success() {
+            return Err(MapError::Status(status));
+        }
+        let body = if self.reads_body {
+            self.read_body(&response.body).ok_or(MapError::NotJson)?
+        } else {
+            Body::Document(Value::Null)
+        };
+        let source = Source {
+            status: status.as_u16(),
+            headers: &response.headers,
+            body,
+            error: "",
+        };
+        let output = self.map(source, Mode::Strict)?;
+        Ok(self.to_json(&output))
+    }
+
+    /// The reply `on_error: output` gives for a failure: `from: status` is `status` (what the
+    /// gateway would otherwise have answered), `from: error` is `message`, and fields take
+    /// their defaults where the answer (if any came) lacks them.
+    pub fn reply_to_failure(
+        &self,
+        response: Option<&UpstreamResponse>,
+        status: StatusCode,
+        message: &str,
+    ) -> Vec<u8> {
+        let body = response
+            .and_then(|r| self.read_body(&r.body))
+            .unwrap_or(Body::Document(Value::Null));
+        let no_headers = HeaderMap::new();
+        let source = Source {
+            status: status.as_u16(),
+            headers: response.map_or(&no_headers, |r| &r.headers),
+            body,
+            error: message,
+        };
+        match self.map(source, Mode::Lenient) {
+            Ok(output) => self.to_json(&output),
+            Err(_) => b"{}".to_vec(), // Lenient mapping takes defaults instead of failing.
+        }
+    }
+
+    pub fn map(&self, mut answer: Source, mode: Mode) -> Result<Output, MappingError> {
         let values = self
             .fields
             .iter()
@@ -150,85 +247,6 @@ impl OutputMapping {
             .collect::<Result<_, _>>()?;
         Ok(Output(values))
     }
-
-    /// The reply body: `{"name": value, …}` in the file's order, fields without a value left out.
-    pub fn to_json(&self, output: &Output) -> Vec<u8> {
-        let mut out = Vec::with_capacity(64 + 32 * self.fields.len());
-        out.push(b'{');
-        let present = self
-            .fields
-            .iter()
-            .zip(&output.0)
-            .filter_map(|(f, v)| Some((f, v.as_ref()?)));
-        for (i, (field, value)) in present.enumerate() {
-            if i > 0 {
-                out.push(b',');
-            }
-            out.extend_from_slice(&field.key_json);
-            out.push(b':');
-            write_value(&mut out, value);
-        }
-        out.push(b'}');
-        out
-    }
-}
-
-/// `value` as JSON, strings escaped as serde_json escapes them. serde_json looks each byte of
-/// a string up in its escape table, which was most of the cost of writing a reply with a few
-/// hundred bytes of text; here 16 bytes at a time are checked at once and clean runs copied.
-fn write_value(out: &mut Vec<u8>, value: &Value) {
-    match value {
-        Value::String(s) => write_str(out, s.as_bytes()),
-        // Writing a Value into a Vec cannot fail.
-        _ => {
-            let _ = serde_json::to_writer(out, value);
-        }
-    }
-}
-
-fn write_str(out: &mut Vec<u8>, text: &[u8]) {
-    out.reserve(text.len() + 2);
-    out.push(b'"');
-    let mut copied = 0; // the text before this is in `out`
-    let mut at = 0;
-    for block in text.chunks(16) {
-        // Folded without an early exit, so the compiler checks the block in a few instructions.
-        if block.iter().fold(false, |any, &b| any | must_escape(b)) {
-            for (i, &b) in block.iter().enumerate() {
-                if must_escape(b) {
-                    out.extend_from_slice(&text[copied..at + i]);
-                    push_escape(out, b);
-                    copied = at + i + 1;
-                }
-            }
-        }
-        at += block.len();
-    }
-    out.extend_from_slice(&text[copied..]);
-    out.push(b'"');
-}
-
-fn must_escape(b: u8) -> bool {
-    (b < 0x20) | (b == b'"') | (b == b'\\')
-}
-
-/// How JSON writes a byte that cannot stand as it is.
-fn push_escape(out: &mut Vec<u8>, b: u8) {
-    const HEX: &[u8; 16] = b"0123456789abcdef";
-    let short = match b {
-        b'"' => b'"',
-        b'\\' => b'\\',
-        b'\n' => b'n',
-        b'\r' => b'r',
-        b'\t' => b't',
-        0x08 => b'b',
-        0x0c => b'f',
-        _ => {
-            let (hi, lo) = (HEX[(b >> 4) as usize], HEX[(b & 0xf) as usize]);
-            return out.extend_from_slice(&[b'\\', b'u', b'0', b'0', hi, lo]);
-        }
-    };
-    out.extend_from_slice(&[b'\\', short]);
 }
 
 impl OutputField {
@@ -241,7 +259,7 @@ impl OutputField {
 
     /// The field's value; `None` leaves it out of the reply. `slot` is the field's place in
     /// its mapping, where a picked body holds its value.
-    fn resolve(&self, answer: &mut Answer, slot: usize) -> Result<Option<Value>, String> {
+    fn resolve(&self, answer: &mut Source, slot: usize) -> Result<Option<Value>, String> {
         let raw = match (&self.source, &mut answer.body) {
             (FieldSource::Path(_), Body::Picked(found)) => {
                 found.get_mut(slot).and_then(Option::take)
@@ -431,36 +449,6 @@ mod tests {
                 Ok(want),
                 "{value} as {kind:?}"
             );
-        }
-    }
-
-    #[test]
-    fn strings_are_written_as_serde_json_writes_them() {
-        let mut texts: Vec<String> = [
-            "",
-            "plain",
-            "with \"quotes\"",
-            "back\\slash",
-            "tab\there",
-            "line\nbreak",
-            "nul\u{0}",
-            "del\u{7f}",
-            "é ü 😀",
-            "</script>",
-            "\u{1f}",
-        ]
-        .iter()
-        .map(|t| t.to_string())
-        .collect();
-        texts.extend((0u8..=127).map(|b| format!("ab{}cd", b as char)));
-        // Escapes at the edges of the 16-byte blocks, and runs of them.
-        texts.extend((0..40).map(|n| format!("{}\"{}\n", "x".repeat(n), "y".repeat(n % 17))));
-        texts.push("\n".repeat(40));
-        for text in texts {
-            let value = Value::String(text.clone());
-            let mut ours = Vec::new();
-            write_value(&mut ours, &value);
-            assert_eq!(ours, serde_json::to_vec(&value).unwrap(), "{text:?}");
         }
     }
 

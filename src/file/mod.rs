@@ -2,7 +2,7 @@
 //!
 //! This is the *parse* step. It checks shape only (known keys, value types, no duplicate keys)
 //! and expands `${VAR}` in every string; what the values mean is checked in
-//! [`crate::compile`]. Every struct denies unknown keys so that a typo such as `timout:` is an
+//! [`crate::bridge`]. Every struct denies unknown keys so that a typo such as `timout:` is an
 //! error with a line and column, never a silently ignored setting.
 
 use std::fmt;
@@ -14,7 +14,9 @@ use serde::Deserialize;
 use serde::de::{self, Deserializer, MapAccess, Visitor};
 use serde_json::Value;
 
-use crate::env::{self, EnvSource, Expansion};
+pub mod env;
+
+use env::{EnvSource, Expansion};
 
 #[derive(Debug, Deserialize)]
 #[serde(deny_unknown_fields)]

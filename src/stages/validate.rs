@@ -1,5 +1,4 @@
-//! Step 1 of the pipeline, *validate*: the inbound flat object checked against the bridge's
-//! input contract.
+//! Stage *validate*: the inbound flat object checked against the bridge's input contract.
 //!
 //! The contract is compiled once (regexes built, constraints checked against the field's
 //! type) and every problem in a request is reported at once, as one `details` entry each.
@@ -8,12 +7,13 @@
 //! number without a fraction.
 
 use handlebars::Context;
+use http::StatusCode;
 use regex::Regex;
 use serde::Serialize;
 use serde_json::{Map, Number, Value};
 
-use crate::bridge_file::{FieldMap, InputFieldSpec, InputType};
-use crate::inbound::Inbound;
+use crate::file::{FieldMap, InputFieldSpec, InputType};
+use crate::stages::intake::Inbound;
 
 /// One input field with its constraints.
 #[derive(Debug, Clone)]
@@ -49,6 +49,22 @@ impl FieldProblem {
             field: field.to_owned(),
             message: message.into(),
         }
+    }
+}
+
+/// Input that does not meet the contract, or cannot be placed safely into the upstream request
+/// (render fails with it too): every problem at once, each a `details` entry of the 422.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("the input does not meet the bridge's input contract")]
+pub struct InputError(pub Vec<FieldProblem>);
+
+impl InputError {
+    pub fn status(&self) -> StatusCode {
+        StatusCode::UNPROCESSABLE_ENTITY
+    }
+
+    pub fn code(&self) -> &'static str {
+        "invalid_input"
     }
 }
 
@@ -105,7 +121,7 @@ impl InputContract {
     }
 
     /// Checks `inbound` and keeps the declared fields; unknown fields are ignored.
-    pub fn validate(&self, inbound: Inbound) -> Result<ValidInput, Vec<FieldProblem>> {
+    pub fn validate(&self, inbound: Inbound) -> Result<ValidInput, InputError> {
         let mut problems = Vec::new();
         let mut valid = Map::with_capacity(self.fields.len());
         let mut source = Source::from(inbound);
@@ -134,7 +150,7 @@ impl InputContract {
         if problems.is_empty() {
             Ok(ValidInput::new(valid))
         } else {
-            Err(problems)
+            Err(InputError(problems))
         }
     }
 }
@@ -214,7 +230,7 @@ impl InputField {
                 format!(
                     "expected {}, got {}",
                     type_name(self.kind),
-                    json_type_name(value)
+                    crate::json::json_type_name(value)
                 ),
             ));
             return;
@@ -290,18 +306,6 @@ pub fn type_name(kind: InputType) -> &'static str {
         InputType::Integer => "an integer",
         InputType::Number => "a number",
         InputType::Boolean => "a boolean",
-    }
-}
-
-pub fn json_type_name(value: &Value) -> &'static str {
-    match value {
-        Value::Null => "null",
-        Value::Bool(_) => "a boolean",
-        Value::Number(n) if n.is_f64() => "a number with a fraction",
-        Value::Number(_) => "a number",
-        Value::String(_) => "a string",
-        Value::Array(_) => "an array",
-        Value::Object(_) => "an object",
     }
 }
 
@@ -405,7 +409,8 @@ mod tests {
         );
         let problems = c
             .validate(json_in(json!({"name": "ABCD", "kind": "c"})))
-            .unwrap_err();
+            .unwrap_err()
+            .0;
         let fields: Vec<&str> = problems.iter().map(|p| p.field.as_str()).collect();
         assert_eq!(fields, ["id", "name", "name", "kind"]);
     }
@@ -430,7 +435,8 @@ mod tests {
         assert_eq!(valid.fields(), &json!({"n": 42, "f": true, "x": 2.5}));
         let bad = c
             .validate(Inbound::Form(vec![("n".into(), "4x".into())]))
-            .unwrap_err();
+            .unwrap_err()
+            .0;
         assert_eq!(bad[0].message, "expected an integer");
     }
 
@@ -439,7 +445,8 @@ mod tests {
         let c = contract("q: {type: string}\nn: {type: integer, required: true}\n");
         let problems = c
             .validate(json_in(json!({"q": "${input.q}", "n": "${input.n}"})))
-            .unwrap_err();
+            .unwrap_err()
+            .0;
         assert_eq!(problems, [FieldProblem::new("n", "is required")]);
     }
 

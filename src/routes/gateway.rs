@@ -12,9 +12,12 @@ use std::time::Duration;
 use arc_swap::ArcSwap;
 use tokio_rustls::TlsAcceptor;
 
-use crate::loader::Loader;
+use crate::limits;
 use crate::metrics::Metrics;
-use crate::snapshot::Snapshot;
+use crate::pipeline;
+use crate::routes::loader::Loader;
+use crate::routes::snapshot::Snapshot;
+use crate::stages::intake::IntakeLimits;
 
 /// Limits and timeouts of the server.
 #[derive(Debug, Clone)]
@@ -42,15 +45,29 @@ pub struct Settings {
 impl Default for Settings {
     fn default() -> Self {
         Settings {
-            max_body: crate::inbound::DEFAULT_MAX_BODY,
-            max_upstream_body: crate::fetch::DEFAULT_MAX_UPSTREAM_BODY,
-            header_read_timeout: Duration::from_secs(10),
-            body_timeout: crate::inbound::DEFAULT_BODY_TIMEOUT,
-            shutdown_grace: Duration::from_secs(30),
-            max_headers: 100,
-            max_header_bytes: 64 * 1024,
-            max_json_depth: 50,
-            max_in_flight_per_bridge: 1024,
+            max_body: limits::MAX_BODY,
+            max_upstream_body: limits::MAX_UPSTREAM_BODY,
+            header_read_timeout: limits::HEADER_READ_TIMEOUT,
+            body_timeout: limits::BODY_TIMEOUT,
+            shutdown_grace: limits::SHUTDOWN_GRACE,
+            max_headers: limits::MAX_HEADERS,
+            max_header_bytes: limits::MAX_HEADER_BYTES,
+            max_json_depth: limits::MAX_JSON_DEPTH,
+            max_in_flight_per_bridge: limits::MAX_IN_FLIGHT_PER_BRIDGE,
+        }
+    }
+}
+
+impl Settings {
+    /// The limits the request sequence enforces.
+    pub fn limits(&self) -> pipeline::Limits {
+        pipeline::Limits {
+            intake: IntakeLimits {
+                max_body: self.max_body,
+                body_timeout: self.body_timeout,
+                max_json_depth: self.max_json_depth,
+            },
+            max_in_flight_per_bridge: self.max_in_flight_per_bridge,
         }
     }
 }
@@ -125,7 +142,7 @@ impl Gateway {
 }
 
 fn log_changes(previous: &Snapshot, next: &Snapshot, dir: &std::path::Path) {
-    let was_logged = |p: &crate::compile::Problem| previous.problems().any(|q| q == p);
+    let was_logged = |p: &crate::bridge::Problem| previous.problems().any(|q| q == p);
     for problem in next.problems().filter(|p| !was_logged(p)) {
         tracing::warn!(problem = %problem, "bridge file not loaded");
     }

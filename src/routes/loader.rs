@@ -17,9 +17,9 @@ use std::time::SystemTime;
 
 use sha2::{Digest, Sha256};
 
-use crate::compile::{Bridge, Problem, compile_text};
-use crate::env::EnvSource;
-use crate::snapshot::{FileStatus, Served, Snapshot};
+use crate::bridge::{Bridge, Problem, compile_text};
+use crate::file::env::EnvSource;
+use crate::routes::snapshot::{FileStatus, Served, Snapshot};
 
 /// Loads one bridge directory.
 #[derive(Clone)]

@@ -10,13 +10,13 @@ use std::sync::atomic::AtomicUsize;
 
 use http::Method;
 
-use crate::auth::InboundAuth;
-use crate::bridge_file::{self, BridgeFile, Location, OnError};
-use crate::env::{EnvSource, Secrets, looks_secret};
-use crate::map::OutputMapping;
+use crate::file::env::{EnvSource, Secrets, looks_secret};
+use crate::file::{self, BridgeFile, Location, OnError};
 use crate::metrics::BridgeMeters;
-use crate::render::{UpstreamTemplate, parse_method};
-use crate::validate::InputContract;
+use crate::stages::auth::InboundAuth;
+use crate::stages::map::OutputMapping;
+use crate::stages::render::{UpstreamTemplate, parse_method};
+use crate::stages::validate::InputContract;
 
 /// One compiled bridge.
 #[derive(Debug)]
@@ -71,7 +71,7 @@ pub fn compile_text(
     text: &str,
     env: &Arc<dyn EnvSource>,
 ) -> Result<Bridge, Vec<Problem>> {
-    let (parsed, expansions) = bridge_file::parse(text, env).map_err(|e| {
+    let (parsed, expansions) = file::parse(text, env).map_err(|e| {
         vec![Problem {
             file: file.to_owned(),
             location: e.location,

@@ -38,7 +38,7 @@ pub struct TlsFiles {
 
 /// An acceptor that serves `files`, offering h2 and http/1.1.
 pub fn acceptor(files: TlsFiles) -> Result<TlsAcceptor, TlsError> {
-    crate::fetch::install_crypto_provider();
+    crate::stages::fetch::install_crypto_provider();
     let resolver = Reloading::new(files)?;
     let mut config = ServerConfig::builder()
         .with_no_client_auth()

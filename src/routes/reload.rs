@@ -20,7 +20,7 @@ use notify::{EventKind, RecursiveMode};
 use notify_debouncer_full::{DebounceEventResult, Debouncer, RecommendedCache, new_debouncer};
 use tokio::sync::mpsc;
 
-use crate::gateway::Gateway;
+use crate::routes::gateway::Gateway;
 
 /// How the reloader watches.
 #[derive(Debug, Clone)]
@@ -38,7 +38,7 @@ impl Default for ReloadOptions {
         ReloadOptions {
             watch: true,
             debounce: Duration::from_millis(200),
-            rescan_every: Some(Duration::from_secs(30)),
+            rescan_every: Some(crate::limits::RESCAN_INTERVAL),
         }
     }
 }

@@ -10,7 +10,7 @@ use std::time::SystemTime;
 
 use http::Method;
 
-use crate::compile::{Bridge, Problem};
+use crate::bridge::{Bridge, Problem};
 
 /// One bridge being served, and the file it came from.
 #[derive(Debug, Clone)]

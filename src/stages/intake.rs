@@ -1,5 +1,5 @@
-//! The inbound request body, before validation: its content type, its size limit, and its
-//! parse into a flat object.
+//! Stage *intake*: the inbound request body, before validation: its content type, its size and
+//! time limits, its nesting depth, and its parse into a flat object.
 //!
 //! Chunked bodies (which Genesys sends) are read like any other, and the size limit counts
 //! the bytes actually received, not a `Content-Length` that may be absent or false.
@@ -7,20 +7,105 @@
 use std::time::Duration;
 
 use bytes::Bytes;
-use http::HeaderMap;
+use http::{HeaderMap, StatusCode};
 use http_body_util::{BodyExt, Limited};
 use serde_json::{Map, Value};
 
-use crate::error::RequestError;
-use crate::validate::json_type_name;
+use crate::json::json_type_name;
 
-pub const DEFAULT_MAX_BODY: usize = 1024 * 1024;
-/// How long a caller may take to send its whole body once its headers are in.
-pub const DEFAULT_BODY_TIMEOUT: Duration = Duration::from_secs(10);
+/// What a request body may be: how large, how slow, how deep.
+#[derive(Debug, Clone, Copy)]
+pub struct IntakeLimits {
+    pub max_body: usize,
+    pub body_timeout: Duration,
+    pub max_json_depth: usize,
+}
 
-/// The request id header: taken from the caller when it sends a usable one, else made up,
-/// and passed upstream and back in the reply.
-pub const X_REQUEST_ID: http::HeaderName = http::HeaderName::from_static("x-request-id");
+/// Why a request body was not taken.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum IntakeError {
+    #[error("the request body is larger than {limit} bytes")]
+    PayloadTooLarge { limit: usize },
+    #[error(
+        "Content-Type `{0}` is not accepted: send application/json or application/x-www-form-urlencoded"
+    )]
+    UnsupportedMediaType(String),
+    #[error("the request body nests deeper than {limit} levels")]
+    TooDeep { limit: usize },
+    #[error("the request body could not be read")]
+    BodyUnreadable,
+    #[error(
+        "the request body did not arrive in full within {}",
+        humantime::format_duration(*.timeout)
+    )]
+    BodyTimeout { timeout: Duration },
+    #[error("the request body is empty: send a JSON object")]
+    EmptyBody,
+    #[error("the request body is not valid JSON: {0}")]
+    InvalidJson(String),
+    #[error("the request body must be a JSON object, not {0}")]
+    NotAnObject(&'static str),
+}
+
+impl IntakeError {
+    pub fn status(&self) -> StatusCode {
+        use IntakeError::*;
+        match self {
+            PayloadTooLarge { .. } => StatusCode::PAYLOAD_TOO_LARGE,
+            UnsupportedMediaType(_) => StatusCode::UNSUPPORTED_MEDIA_TYPE,
+            BodyTimeout { .. } => StatusCode::REQUEST_TIMEOUT,
+            TooDeep { .. } | BodyUnreadable | EmptyBody | InvalidJson(_) | NotAnObject(_) => {
+                StatusCode::BAD_REQUEST
+            }
+        }
+    }
+
+    pub fn code(&self) -> &'static str {
+        use IntakeError::*;
+        match self {
+            PayloadTooLarge { .. } => "payload_too_large",
+            UnsupportedMediaType(_) => "unsupported_media_type",
+            TooDeep { .. } => "too_deep",
+            BodyUnreadable => "body_unreadable",
+            BodyTimeout { .. } => "body_timeout",
+            EmptyBody => "empty_body",
+            InvalidJson(_) => "invalid_json",
+            NotAnObject(_) => "not_an_object",
+        }
+    }
+}
+
+/// A whole request body, read within the limits, and its encoding.
+#[derive(Debug)]
+pub struct Intake {
+    pub encoding: Encoding,
+    pub bytes: Bytes,
+}
+
+impl Intake {
+    /// Reads the body of a request with `headers`: its encoding first (no body is read for a
+    /// content type that will be refused), then the bytes, then, for JSON, its depth.
+    pub async fn read<B>(
+        headers: &HeaderMap,
+        body: B,
+        limits: &IntakeLimits,
+    ) -> Result<Self, IntakeError>
+    where
+        B: http_body::Body<Data = Bytes>,
+        B::Error: Into<Box<dyn std::error::Error + Send + Sync>>,
+    {
+        let encoding = Encoding::of(headers)?;
+        let bytes = read_body(body, headers, limits.max_body, limits.body_timeout).await?;
+        if encoding == Encoding::Json {
+            check_depth(&bytes, limits.max_json_depth)?;
+        }
+        Ok(Intake { encoding, bytes })
+    }
+
+    pub fn parse(&self) -> Result<Inbound, IntakeError> {
+        Inbound::parse(self.encoding, &self.bytes)
+    }
+}
 
 /// A request body, parsed but not yet validated.
 #[derive(Debug)]
@@ -40,7 +125,7 @@ pub enum Encoding {
 
 impl Encoding {
     /// JSON when the header is absent; 415 for anything but JSON (`+json` too) or form data.
-    pub fn of(headers: &HeaderMap) -> Result<Self, RequestError> {
+    pub fn of(headers: &HeaderMap) -> Result<Self, IntakeError> {
         let Some(value) = headers.get(http::header::CONTENT_TYPE) else {
             return Ok(Encoding::Json);
         };
@@ -55,7 +140,7 @@ impl Encoding {
             "application/json" => Ok(Encoding::Json),
             "application/x-www-form-urlencoded" => Ok(Encoding::Form),
             m if m.starts_with("application/") && m.ends_with("+json") => Ok(Encoding::Json),
-            _ => Err(RequestError::UnsupportedMediaType(
+            _ => Err(IntakeError::UnsupportedMediaType(
                 text.chars().take(100).collect(),
             )),
         }
@@ -69,7 +154,7 @@ pub async fn read_body<B>(
     headers: &HeaderMap,
     limit: usize,
     timeout: Duration,
-) -> Result<Bytes, RequestError>
+) -> Result<Bytes, IntakeError>
 where
     B: http_body::Body<Data = Bytes>,
     B::Error: Into<Box<dyn std::error::Error + Send + Sync>>,
@@ -79,23 +164,23 @@ where
         .and_then(|v| v.to_str().ok())
         .and_then(|v| v.parse::<u64>().ok());
     if declared.is_some_and(|n| n > limit as u64) {
-        return Err(RequestError::PayloadTooLarge { limit });
+        return Err(IntakeError::PayloadTooLarge { limit });
     }
     let Ok(read) = tokio::time::timeout(timeout, Limited::new(body, limit).collect()).await else {
-        return Err(RequestError::BodyTimeout { timeout });
+        return Err(IntakeError::BodyTimeout { timeout });
     };
     match read {
         Ok(collected) => Ok(collected.to_bytes()),
         Err(e) if e.is::<http_body_util::LengthLimitError>() => {
-            Err(RequestError::PayloadTooLarge { limit })
+            Err(IntakeError::PayloadTooLarge { limit })
         }
-        Err(_) => Err(RequestError::BodyUnreadable),
+        Err(_) => Err(IntakeError::BodyUnreadable),
     }
 }
 
 /// Refuses JSON nested deeper than `limit` before parsing it, so a hostile body costs one linear
 /// scan and no recursion.
-pub fn check_depth(body: &[u8], limit: usize) -> Result<(), RequestError> {
+pub fn check_depth(body: &[u8], limit: usize) -> Result<(), IntakeError> {
     let (mut depth, mut in_string, mut escaped) = (0usize, false, false);
     for &b in body {
         match (in_string, escaped, b) {
@@ -107,7 +192,7 @@ pub fn check_depth(body: &[u8], limit: usize) -> Result<(), RequestError> {
             (false, _, b'{' | b'[') => {
                 depth += 1;
                 if depth > limit {
-                    return Err(RequestError::TooDeep { limit });
+                    return Err(IntakeError::TooDeep { limit });
                 }
             }
             (false, _, b'}' | b']') => depth = depth.saturating_sub(1),
@@ -118,7 +203,7 @@ pub fn check_depth(body: &[u8], limit: usize) -> Result<(), RequestError> {
 }
 
 impl Inbound {
-    pub fn parse(encoding: Encoding, body: &[u8]) -> Result<Self, RequestError> {
+    pub fn parse(encoding: Encoding, body: &[u8]) -> Result<Self, IntakeError> {
         match encoding {
             Encoding::Json => Self::parse_json(body),
             Encoding::Form => Ok(Inbound::Form(
@@ -127,14 +212,14 @@ impl Inbound {
         }
     }
 
-    pub fn parse_json(body: &[u8]) -> Result<Self, RequestError> {
+    pub fn parse_json(body: &[u8]) -> Result<Self, IntakeError> {
         if body.iter().all(u8::is_ascii_whitespace) {
-            return Err(RequestError::EmptyBody);
+            return Err(IntakeError::EmptyBody);
         }
         match serde_json::from_slice::<Value>(body) {
             Ok(Value::Object(map)) => Ok(Inbound::Json(map)),
-            Ok(other) => Err(RequestError::NotAnObject(json_type_name(&other))),
-            Err(e) => Err(RequestError::InvalidJson(e.to_string())),
+            Ok(other) => Err(IntakeError::NotAnObject(json_type_name(&other))),
+            Err(e) => Err(IntakeError::InvalidJson(e.to_string())),
         }
     }
 }

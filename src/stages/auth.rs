@@ -1,15 +1,30 @@
-//! Inbound credentials of a bridge: an API key header (Genesys *User Defined*) or HTTP Basic
+//! Stage *auth*: the inbound credentials of a bridge: an API key header (Genesys *User Defined*) or HTTP Basic
 //! (Genesys *Basic Auth*).
 //!
 //! Both sides are hashed with SHA-256 and the digests compared in constant time, so neither the
 //! content nor the length of the expected secret leaks through timing.
 
 use base64::Engine;
-use http::{HeaderMap, HeaderName};
+use http::{HeaderMap, HeaderName, StatusCode};
 use sha2::{Digest, Sha256};
 use subtle::ConstantTimeEq;
 
-use crate::bridge_file::{ApiKeySpec, AuthSpec, BasicSpec};
+use crate::file::{ApiKeySpec, AuthSpec, BasicSpec};
+
+/// Missing or wrong credentials; the message never says which part was wrong.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("missing or wrong credentials")]
+pub struct Unauthorized;
+
+impl Unauthorized {
+    pub fn status(&self) -> StatusCode {
+        StatusCode::UNAUTHORIZED
+    }
+
+    pub fn code(&self) -> &'static str {
+        "unauthorized"
+    }
+}
 
 #[derive(Clone)]
 pub enum InboundAuth {
@@ -79,6 +94,15 @@ impl InboundAuth {
     }
 
     /// Do the request's headers carry the right credentials?
+    /// The stage: the request's credentials, checked.
+    pub fn check(&self, headers: &HeaderMap) -> Result<(), Unauthorized> {
+        if self.accepts(headers) {
+            Ok(())
+        } else {
+            Err(Unauthorized)
+        }
+    }
+
     pub fn accepts(&self, headers: &HeaderMap) -> bool {
         let (expected, offered) = match self {
             InboundAuth::ApiKey { header, digest } => {
@@ -110,7 +134,7 @@ fn sha256(bytes: &[u8]) -> [u8; 32] {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::bridge_file::Text;
+    use crate::file::Text;
 
     fn headers(pairs: &[(&str, &str)]) -> HeaderMap {
         pairs
