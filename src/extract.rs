@@ -447,6 +447,14 @@ mod tests {
     }
 
     #[test]
+    fn quoted_bracketed_names_pick_the_key_between_the_outer_quotes() {
+        let paths = compiled(&[r#"$["'q'"]"#, r#"$["''"]"#, r#"$['"q"']"#, "$['']"]);
+        let body = br#"{"q": 1, "'q'": 2, "''": 3, "\"q\"": 4, "": 5}"#;
+        let want = [2, 3, 4, 5].map(|n| Some(Value::from(n)));
+        assert_eq!(extractor(&paths).extract(body), Some(want.into()));
+    }
+
+    #[test]
     fn fields_without_a_path_keep_an_empty_slot() {
         let id = CompiledPath::compile("$.id").unwrap();
         let e = Extractor::new([None, id.steps(), None]);
