@@ -119,19 +119,12 @@ fn singular_steps(query: &JpQuery) -> Option<Vec<Step>> {
 
 fn step(selector: &Selector) -> Option<Step> {
     match selector {
-        Selector::Name(name) => Some(Step::Key(unquote(name))),
+        // The parser has already taken off the outer quotes and decoded the escapes: quotes
+        // left at the ends (`$["'q'"]`) are part of the key.
+        Selector::Name(name) => Some(Step::Key(name.clone())),
         Selector::Index(i) => Some(Step::Index(*i)),
         _ => None,
     }
-}
-
-/// The parser keeps the quotes of bracketed names (`$['a b']` gives `'a b'`).
-fn unquote(name: &str) -> String {
-    let stripped = name
-        .strip_prefix('\'')
-        .and_then(|n| n.strip_suffix('\''))
-        .or_else(|| name.strip_prefix('"').and_then(|n| n.strip_suffix('"')));
-    stripped.unwrap_or(name).to_owned()
 }
 
 pub(crate) fn walk<'a>(steps: &[Step], doc: &'a Value) -> Option<&'a Value> {
@@ -197,6 +190,63 @@ mod tests {
                 .map(|r| r.val)
                 .collect();
             assert_eq!(ours.select(&doc), theirs, "{path}");
+        }
+    }
+
+    fn quoted_keys() -> Value {
+        json!({
+            "q": "plain", "'q'": "in single quotes", "\"q\"": "in double quotes",
+            "''": "two single quotes", "\"\"": "two double quotes", "": "empty", "😀": "emoji",
+            "lists": {"'q'": [1, 2], "q": [3]},
+        })
+    }
+
+    #[test]
+    fn a_bracketed_name_is_what_stands_between_its_outer_quotes() {
+        let doc = quoted_keys();
+        for (path, key) in [
+            (r#"$["'q'"]"#, "'q'"),
+            (r#"$['"q"']"#, "\"q\""),
+            (r#"$["''"]"#, "''"),
+            (r#"$['""']"#, "\"\""),
+            ("$['']", ""),
+            (r#"$[""]"#, ""),
+            ("$['q']", "q"),
+            (r"$['\'q\'']", "'q'"),
+            (r#"$["\"q\""]"#, "\"q\""),
+            (r"$['\u0071']", "q"),
+            (r#"$["\ud83d\ude00"]"#, "😀"),
+        ] {
+            let p = CompiledPath::compile(path).unwrap();
+            assert!(p.is_singular(), "{path}");
+            assert_eq!(p.steps(), Some(&[Step::Key(key.to_owned())][..]), "{path}");
+            assert_eq!(p.first(&doc), Some(&doc[key]), "{path}");
+            let q = parse_json_path(path).unwrap();
+            let theirs: Vec<&Value> = js_path_process(&q, &doc)
+                .unwrap()
+                .into_iter()
+                .map(|r| r.val)
+                .collect();
+            assert_eq!(p.select(&doc), theirs, "{path}");
+        }
+    }
+
+    #[test]
+    fn many_valued_paths_read_quoted_names_as_written() {
+        let doc = quoted_keys();
+        for (path, want) in [
+            (r#"$.lists["'q'"][*]"#, vec![json!(1), json!(2)]),
+            (r#"$.lists['q'][*]"#, vec![json!(3)]),
+            (
+                r#"$["''", '""', "'q'"]"#,
+                vec![doc["''"].clone(), doc["\"\""].clone(), doc["'q'"].clone()],
+            ),
+            (r#"$..["'q'"]"#, vec![doc["'q'"].clone(), json!([1, 2])]),
+        ] {
+            let p = CompiledPath::compile(path).unwrap();
+            assert!(!p.is_singular(), "{path}");
+            let got: Vec<Value> = p.select(&doc).into_iter().cloned().collect();
+            assert_eq!(got, want, "{path}");
         }
     }
 

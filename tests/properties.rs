@@ -1,6 +1,7 @@
 //! Property tests over the request path (no network): whatever the input and whatever the
 //! upstream answers, the pipeline never panics, the upstream host never changes, headers never
-//! gain a line break, and a JSON body template always produces valid JSON.
+//! gain a line break, a JSON body template always produces valid JSON, and reading a body for
+//! just what singular paths name answers and refuses exactly as a full parse and walk.
 
 mod common;
 
@@ -9,8 +10,10 @@ use std::time::Duration;
 
 use bridgeway::Bridge;
 use bridgeway::bridge::compile_text;
+use bridgeway::jsonpath::CompiledPath;
 use bridgeway::stages::fetch::UpstreamResponse;
 use bridgeway::stages::intake::Inbound;
+use bridgeway::stages::map::extract::Extractor;
 use common::env_map;
 use http::{HeaderMap, StatusCode};
 use proptest::prelude::*;
@@ -83,6 +86,148 @@ fn any_input() -> impl Strategy<Value = Map<String, Value>> {
         })
 }
 
+/// An upstream body built as text, so it can hold what no `Value` holds: duplicate keys, lone
+/// surrogates, numbers out of range, nesting around serde_json's limit of 128, and, spliced
+/// in anywhere, bytes that break it.
+fn any_body() -> impl Strategy<Value = Vec<u8>> {
+    let garbage = prop::collection::vec(
+        prop::sample::select(&b"\xff\\\"}],:{[ \n\x00\x01ue1-."[..]),
+        1..4,
+    );
+    let at = any::<prop::sample::Index>();
+    (any_json_text(), 0..9u8, at, garbage).prop_map(|(doc, how, at, bytes)| {
+        let mut body = doc.into_bytes();
+        let at = at.index(body.len() + 1);
+        match how {
+            0..=5 => {}
+            6 | 7 => drop(body.splice(at..at, bytes)),
+            _ => body.truncate(at),
+        }
+        body
+    })
+}
+
+fn any_json_text() -> impl Strategy<Value = String> {
+    let leaf = prop_oneof![
+        prop::sample::select(&["null", "true", "false", "nul", "True"][..]).prop_map(str::to_owned),
+        any_number(),
+        any_string(),
+    ];
+    leaf.prop_recursive(4, 32, 5, |inner| {
+        let member = (any_key(), inner.clone()).prop_map(|(k, v)| format!("{k}: {v}"));
+        prop_oneof![
+            4 => prop::collection::vec(inner.clone(), 0..5).prop_map(|v| format!("[{}]", v.join(","))),
+            4 => prop::collection::vec(member, 0..5).prop_map(|m| format!("{{{}}}", m.join(", "))),
+            1 => (118usize..=128, any::<bool>(), inner).prop_map(|(depth, objects, v)| nest(depth, objects, &v)),
+        ]
+    })
+}
+
+/// `v` inside `depth` arrays, or objects under the key `a`.
+fn nest(depth: usize, objects: bool, v: &str) -> String {
+    let (open, close) = if objects {
+        (r#"{"a":"#, "}")
+    } else {
+        ("[", "]")
+    };
+    format!("{}{v}{}", open.repeat(depth), close.repeat(depth))
+}
+
+fn any_number() -> impl Strategy<Value = String> {
+    let edges: &'static [&str] = &[
+        "0",
+        "-0",
+        "-0.0",
+        "1e400",
+        "-1e400",
+        "1e-400",
+        "18446744073709551615",
+        "18446744073709551616",
+        "-9223372036854775808",
+        "-9223372036854775809",
+        "1.7976931348623157e308",
+        "1.7976931348623159e308",
+        "4.9e-324",
+        "0e99999",
+        "01",
+        "1.",
+        ".5",
+        "-",
+        "1e",
+        "+1",
+        "NaN",
+    ];
+    prop_oneof![
+        prop::sample::select(edges).prop_map(str::to_owned),
+        "-?(0|[1-9][0-9]{0,24})(\\.[0-9]{1,5})?([eE][+-]?[0-9]{1,3})?",
+    ]
+}
+
+/// A JSON string literal, quotes included, from pieces that are each fine, refused by a full
+/// parse (lone surrogates, bad escapes, a raw control character), or fine only in pairs.
+fn any_string() -> impl Strategy<Value = String> {
+    let pieces: &'static [&str] = &[
+        "a",
+        "q",
+        "é",
+        "😀",
+        "'",
+        " ",
+        r"\n",
+        r"\/",
+        r#"\""#,
+        r"\\",
+        r"\u0041",
+        r"\u00e9",
+        r"\ud83d\ude00",
+        r"\uDBFF\uDFFF",
+        r"\ud800",
+        r"\udc00",
+        r"\ud83d",
+        r"\ude00",
+        r"\q",
+        r"\u12x4",
+        "\u{1}",
+    ];
+    prop::collection::vec(prop::sample::select(pieces), 0..4)
+        .prop_map(|p| format!("\"{}\"", p.concat()))
+}
+
+/// An object key: mostly one the paths name, written plainly or all in `\u` escapes.
+fn any_key() -> impl Strategy<Value = String> {
+    prop_oneof![
+        3 => prop::sample::select(PATH_KEYS).prop_map(|k| serde_json::to_string(k).unwrap()),
+        1 => prop::sample::select(PATH_KEYS).prop_map(all_escaped),
+        1 => any_string(),
+    ]
+}
+
+/// `key` as a JSON string literal with every UTF-16 unit a `\u` escape.
+fn all_escaped(key: &str) -> String {
+    let units: String = key.encode_utf16().map(|u| format!("\\u{u:04x}")).collect();
+    format!("\"{units}\"")
+}
+
+const PATH_KEYS: &[&str] = &["a", "b", "q", "'q'", "\"q\"", "''", "", "0", "😀", "a b"];
+
+/// A singular path, each name written in one of the ways JSONPath allows.
+fn any_singular_path() -> impl Strategy<Value = String> {
+    let name = (prop::sample::select(PATH_KEYS), 0..3).prop_map(|(k, how)| match how {
+        0 if k.chars().all(char::is_alphabetic) && !k.is_empty() => format!(".{k}"),
+        1 => format!("['{}']", k.replace('\\', r"\\").replace('\'', r"\'")),
+        _ => format!("[{}]", serde_json::to_string(k).unwrap()),
+    });
+    let step = prop_oneof![name, (-3i64..4).prop_map(|i| format!("[{i}]"))];
+    prop::collection::vec(step, 0..5).prop_map(|steps| format!("${}", steps.concat()))
+}
+
+/// The first value jsonpath-rust's own query gives on the whole document.
+fn library_first(path: &str, doc: &Value) -> Option<Value> {
+    let query = jsonpath_rust::parser::parse_json_path(path).unwrap();
+    let found = jsonpath_rust::query::js_path_process(&query, doc).unwrap();
+    found.into_iter().next().map(|r| r.val.clone())
+}
+
 proptest! {
     #![proptest_config(ProptestConfig::with_cases(1000))]
 
@@ -119,6 +264,24 @@ proptest! {
             };
             if let Ok(reply) = bridge.output.reply(&response) {
                 prop_assert!(serde_json::from_slice::<Value>(&reply).is_ok(), "a reply is JSON");
+            }
+        }
+    }
+
+    #[test]
+    fn picking_values_agrees_with_a_full_parse(
+        body in any_body(),
+        paths in prop::collection::vec(any_singular_path(), 1..6),
+    ) {
+        let compiled: Vec<CompiledPath> = paths.iter().map(|p| CompiledPath::compile(p).unwrap()).collect();
+        prop_assert!(compiled.iter().all(CompiledPath::is_singular));
+        let picked = Extractor::new(compiled.iter().map(CompiledPath::steps)).extract(&body);
+        let full = serde_json::from_slice::<Value>(&body).ok();
+        let shown = String::from_utf8_lossy(&body);
+        prop_assert_eq!(picked.is_some(), full.is_some(), "refused by one only: {}", shown);
+        if let (Some(picked), Some(full)) = (picked, full) {
+            for (path, got) in paths.iter().zip(&picked) {
+                prop_assert_eq!(got, &library_first(path, &full), "{} in {}", path, shown);
             }
         }
     }

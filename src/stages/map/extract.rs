@@ -10,12 +10,12 @@
 //!
 //! The answers are exactly those of parsing everything and walking each path: a duplicate key
 //! replaces what its earlier copy gave, a value of the wrong shape on the way names nothing,
-//! and a body that is not JSON anywhere, also in a part nobody reads, is refused.
+//! and a body a full parse refuses is refused, also for a fault in a part nobody reads.
 
 use std::fmt;
 
 use serde::Deserialize;
-use serde::de::{self, DeserializeSeed, Deserializer, IgnoredAny, MapAccess, SeqAccess, Visitor};
+use serde::de::{self, DeserializeSeed, Deserializer, MapAccess, SeqAccess, Visitor};
 use serde_json::Value;
 
 use crate::jsonpath::{Step, walk};
@@ -161,9 +161,7 @@ impl<'de> Visitor<'de> for NodeSeed<'_, '_> {
                     node,
                     found: &mut *self.found,
                 })?,
-                None => {
-                    map.next_value::<IgnoredAny>()?;
-                }
+                None => map.next_value_seed(Skip)?,
             }
         }
         Ok(())
@@ -180,7 +178,7 @@ impl<'de> Visitor<'de> for NodeSeed<'_, '_> {
                         found: &mut *self.found,
                     })?
                     .is_some(),
-                None => seq.next_element::<IgnoredAny>()?.is_some(),
+                None => seq.next_element_seed(Skip)?.is_some(),
             };
             if !more {
                 return Ok(());
@@ -190,6 +188,62 @@ impl<'de> Visitor<'de> for NodeSeed<'_, '_> {
     }
 
     // A scalar where the paths go on names nothing; its slots were cleared already.
+    fn visit_bool<E: de::Error>(self, _: bool) -> Result<(), E> {
+        Ok(())
+    }
+    fn visit_i64<E: de::Error>(self, _: i64) -> Result<(), E> {
+        Ok(())
+    }
+    fn visit_u64<E: de::Error>(self, _: u64) -> Result<(), E> {
+        Ok(())
+    }
+    fn visit_f64<E: de::Error>(self, _: f64) -> Result<(), E> {
+        Ok(())
+    }
+    fn visit_str<E: de::Error>(self, _: &str) -> Result<(), E> {
+        Ok(())
+    }
+    fn visit_unit<E: de::Error>(self) -> Result<(), E> {
+        Ok(())
+    }
+}
+
+/// Reads a value no path goes into, keeping nothing of it.
+///
+/// Not `IgnoredAny`: serde_json skips that without its recursion limit, without decoding `\u`
+/// escapes and without reading numbers, so it passes nesting past 128, lone surrogates and
+/// `1e400`, all of which a parse into a `Value` refuses. Going through `deserialize_any` runs
+/// the very checks a `Value` parse runs; a string without escapes is still only borrowed.
+struct Skip;
+
+impl<'de> DeserializeSeed<'de> for Skip {
+    type Value = ();
+
+    fn deserialize<D: Deserializer<'de>>(self, de: D) -> Result<(), D::Error> {
+        de.deserialize_any(self)
+    }
+}
+
+impl<'de> Visitor<'de> for Skip {
+    type Value = ();
+
+    fn expecting(&self, f: &mut fmt::Formatter) -> fmt::Result {
+        f.write_str("any JSON value")
+    }
+
+    fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> Result<(), A::Error> {
+        // Keys too: a full parse refuses a lone surrogate in a key.
+        while map.next_key_seed(Skip)?.is_some() {
+            map.next_value_seed(Skip)?;
+        }
+        Ok(())
+    }
+
+    fn visit_seq<A: SeqAccess<'de>>(self, mut seq: A) -> Result<(), A::Error> {
+        while seq.next_element_seed(Skip)?.is_some() {}
+        Ok(())
+    }
+
     fn visit_bool<E: de::Error>(self, _: bool) -> Result<(), E> {
         Ok(())
     }
@@ -320,6 +374,84 @@ mod tests {
                 String::from_utf8_lossy(bad)
             );
         }
+    }
+
+    /// What a full parse and a walk of each path give: `None` where the parse refuses.
+    fn full_parse_and_walk(paths: &[CompiledPath], body: &str) -> Option<Vec<Option<Value>>> {
+        let full: Value = serde_json::from_slice(body.as_bytes()).ok()?;
+        Some(paths.iter().map(|p| p.first(&full).cloned()).collect())
+    }
+
+    /// `[[…1…]]` with `depth` brackets.
+    fn nested(depth: usize) -> String {
+        format!("{}1{}", "[".repeat(depth), "]".repeat(depth))
+    }
+
+    /// The deepest nesting a full parse takes, counting every bracket from the top.
+    const DEEPEST: usize = 127;
+
+    fn skipped_at_depth(depth: usize) -> String {
+        format!(r#"{{"id": 1, "skipped": {}}}"#, nested(depth - 1))
+    }
+
+    #[test]
+    fn refuses_in_skipped_parts_what_a_full_parse_refuses() {
+        let paths = compiled(&["$.id", "$.read[0]"]);
+        let e = extractor(&paths);
+        let mut bodies: Vec<String> = [
+            r#"{"id": 1, "skipped": "\ud800"}"#,
+            r#"{"id": 1, "skipped": "\udc00"}"#,
+            r#"{"id": 1, "skipped": "\ud800\u0041"}"#,
+            r#"{"id": 1, "skipped": "\ud800\ud800"}"#,
+            r#"{"id": 1, "skipped": "tail \ud83d"}"#,
+            r#"{"id": 1, "\ud800": 0}"#,
+            r#"{"id": 1, "skipped": {"\udfff": 0}}"#,
+            r#"{"id": 1, "read": [0, "\ud800"]}"#,
+            r#"{"id": 1, "skipped": 1e400}"#,
+            r#"{"id": 1, "skipped": [-1e400]}"#,
+            r#"{"id": 1, "skipped": {"n": 18e307}}"#,
+            r#"{"id": 1, "read": [0, 1e400]}"#,
+        ]
+        .map(str::to_owned)
+        .into();
+        bodies.push(skipped_at_depth(DEEPEST + 1));
+        bodies.push(format!(
+            r#"{{"id": 1, "read": [0, {}]}}"#,
+            nested(DEEPEST - 1)
+        ));
+        bodies.push(format!(
+            r#"{{"skipped": [{{"k": {}}}]}}"#,
+            nested(DEEPEST - 2)
+        ));
+        for body in &bodies {
+            assert_eq!(full_parse_and_walk(&paths, body), None, "{body}");
+            assert_eq!(e.extract(body.as_bytes()), None, "{body}");
+        }
+    }
+
+    #[test]
+    fn takes_the_neighbours_a_full_parse_takes() {
+        let paths = compiled(&["$.id", "$.read[0]"]);
+        let e = extractor(&paths);
+        for body in [
+            r#"{"id": 1, "skipped": "\ud83d\ude00 \u0041 \/"}"#.to_owned(),
+            r#"{"id": 1, "\ud83d\ude00": 0, "skipped": [1e-400, -0, 1e308, -0.0]}"#.to_owned(),
+            r#"{"id": 1, "skipped": 18446744073709551616, "read": [-1e-400]}"#.to_owned(),
+            skipped_at_depth(DEEPEST),
+            format!(r#"{{"id": 1, "read": [0, {}]}}"#, nested(DEEPEST - 2)),
+        ] {
+            let want = full_parse_and_walk(&paths, &body);
+            assert!(want.is_some(), "{body}");
+            assert_eq!(e.extract(body.as_bytes()), want, "{body}");
+        }
+    }
+
+    #[test]
+    fn quoted_bracketed_names_pick_the_key_between_the_outer_quotes() {
+        let paths = compiled(&[r#"$["'q'"]"#, r#"$["''"]"#, r#"$['"q"']"#, "$['']"]);
+        let body = br#"{"q": 1, "'q'": 2, "''": 3, "\"q\"": 4, "": 5}"#;
+        let want = [2, 3, 4, 5].map(|n| Some(Value::from(n)));
+        assert_eq!(extractor(&paths).extract(body), Some(want.into()));
     }
 
     #[test]

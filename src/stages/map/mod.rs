@@ -452,6 +452,44 @@ mod tests {
         }
     }
 
+    fn mapping(yaml: &str) -> OutputMapping {
+        let spec: FieldMap<OutputFieldSpec> = serde_yaml::from_str(yaml).unwrap();
+        OutputMapping::compile(&spec).unwrap()
+    }
+
+    fn mapped(mapping: &OutputMapping, body: &[u8]) -> Value {
+        let headers = HeaderMap::new();
+        let answer = Source {
+            status: 200,
+            headers: &headers,
+            body: mapping.read_body(body).unwrap(),
+            error: "",
+        };
+        let output = mapping.map(answer, Mode::Strict).unwrap();
+        serde_json::from_slice(&mapping.to_json(&output)).unwrap()
+    }
+
+    #[test]
+    fn quoted_bracketed_names_read_the_same_key_on_both_body_paths() {
+        let singular = "
+single:
+  path: $[\"'q'\"]
+pair:
+  path: $[\"''\"]
+reversed:
+  path: $['\"q\"']
+";
+        let body = br#"{"q": "plain", "'q'": "single", "''": "pair", "\"q\"": "reversed"}"#;
+        let mut want = json!({"single": "single", "pair": "pair", "reversed": "reversed"});
+        let picked = mapping(singular);
+        assert!(picked.extractor.is_some(), "read through the extractor");
+        assert_eq!(mapped(&picked, body), want);
+        let whole = mapping(&format!("{singular}many:\n  path: $[\"'q'\", 'q']\n"));
+        assert!(whole.extractor.is_none(), "read through a full parse");
+        want["many"] = json!(["single", "plain"]);
+        assert_eq!(mapped(&whole, body), want);
+    }
+
     #[test]
     fn coercions_that_do_not_fit_fail() {
         use OutputType::*;
