@@ -1,9 +1,7 @@
 //! Inbound credentials: checked before the input, never forwarded, never hinted at.
 
-mod common;
-
+use crate::support::{Reply, TestGateway, bridge_dir, upstream_answering_ok};
 use base64::Engine;
-use common::{Reply, TestGateway, bridge_dir, upstream_answering_ok};
 use serde_json::json;
 use wiremock::MockServer;
 

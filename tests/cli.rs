@@ -1,10 +1,8 @@
 //! The real `bridgeway` binary: `check` and `try`.
 
-mod common;
-
 use std::process::{Command, Output};
 
-use common::{bridge_dir, fetch_post_yaml};
+use crate::support::{bridge_dir, fetch_post_yaml};
 use serde_json::json;
 use wiremock::matchers::{method, path};
 use wiremock::{Mock, MockServer, ResponseTemplate};

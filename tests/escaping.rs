@@ -2,9 +2,7 @@
 //! request goes to the bridge's host, keeps its path segments, gains no header, and carries
 //! valid JSON. Every assertion is on what the upstream actually received.
 
-mod common;
-
-use common::{TestGateway, bridge_dir, upstream_answering_ok};
+use crate::support::{TestGateway, bridge_dir, upstream_answering_ok};
 use serde_json::{Value, json};
 use wiremock::matchers::any;
 use wiremock::{Mock, MockServer, ResponseTemplate};

@@ -1,11 +1,9 @@
 //! The shipped fetch-post bridge end to end, against a local JSONPlaceholder-shaped upstream.
 
-mod common;
-
 use std::time::{Duration, Instant};
 
+use crate::support::{closed_port, fetch_post_gateway, fetch_post_yaml};
 use bridgeway::Settings;
-use common::{closed_port, fetch_post_gateway, fetch_post_yaml};
 use futures_util::stream;
 use serde_json::{Value, json};
 use wiremock::matchers::{method, path};

@@ -3,13 +3,11 @@
 //! on the token call, the Bearer token afterwards, required body fields, and version numbers on
 //! draft patch, draft publish and action patch.
 
-mod common;
-
 use std::process::{Command, Output};
 use std::sync::{Arc, Mutex};
 
+use crate::support::{bridge_dir, fetch_post_yaml};
 use base64::Engine;
-use common::{bridge_dir, fetch_post_yaml};
 use serde_json::{Value, json};
 use wiremock::matchers::any;
 use wiremock::{Mock, MockServer, Request, Respond, ResponseTemplate};

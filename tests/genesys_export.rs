@@ -1,16 +1,14 @@
 //! `export genesys`: the action files, and the promise that the exported input contract and what
 //! the gateway enforces are one and the same.
 
-mod common;
-
 use std::path::Path;
 use std::process::Command;
 use std::sync::Arc;
 
+use crate::support::{bridge_dir, env_map};
 use bridgeway::bridge::compile_text;
 use bridgeway::genesys::export::input_schema;
 use bridgeway::stages::intake::Inbound;
-use common::{bridge_dir, env_map};
 use proptest::prelude::*;
 use serde_json::{Map, Value, json};
 

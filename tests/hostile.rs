@@ -1,11 +1,9 @@
 //! Hostile input, each answered with the right status, and the server healthy afterwards.
 
-mod common;
-
 use std::time::{Duration, Instant};
 
+use crate::support::{TestGateway, bridge_dir, upstream_answering_ok};
 use bridgeway::Settings;
-use common::{TestGateway, bridge_dir, upstream_answering_ok};
 use serde_json::json;
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::TcpStream;
@@ -307,7 +305,7 @@ async fn callers_stalled_mid_body_hold_no_places_and_get_408() {
     }
     let in_flight = || gw.gateway.metrics().in_flight.get();
     assert!(
-        common::eventually(|| async { in_flight() == 4 }).await,
+        crate::support::eventually(|| async { in_flight() == 4 }).await,
         "the four stalled requests reached the handler"
     );
 

@@ -1,8 +1,6 @@
 //! Hot reload with real files in a temp directory and the real watcher: every way files change,
 //! Kubernetes ConfigMap swaps, and rewrites under continuous load with no failed request.
 
-mod common;
-
 use std::fs;
 use std::io::Write;
 use std::os::unix::fs::symlink;
@@ -11,7 +9,7 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::time::Duration;
 
-use common::{TestGateway, eventually, upstream_answering_ok};
+use crate::support::{TestGateway, eventually, upstream_answering_ok};
 use serde_json::json;
 use wiremock::MockServer;
 

@@ -1,9 +1,7 @@
 //! The input contract over HTTP: every constraint accepted and refused, every problem reported
 //! at once, and bodies that are not a flat JSON object refused with a clear error.
 
-mod common;
-
-use common::{Reply, TestGateway, bridge_dir};
+use crate::support::{Reply, TestGateway, bridge_dir};
 use serde_json::{Value, json};
 use wiremock::matchers::method;
 use wiremock::{Mock, MockServer, ResponseTemplate};

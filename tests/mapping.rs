@@ -1,9 +1,7 @@
 //! Output mapping over HTTP: sources, types, coercions, defaults, nulls, first-of-many,
 //! arrays, headers, and mapping failures that name the field.
 
-mod common;
-
-use common::{TestGateway, bridge_dir};
+use crate::support::{TestGateway, bridge_dir};
 use serde_json::json;
 use wiremock::matchers::any;
 use wiremock::{Mock, MockServer, ResponseTemplate};

@@ -1,8 +1,6 @@
 //! `/-/metrics` after a known sequence of requests: every counter and histogram count exact;
 //! the format each scraper asks for, read by promtool and by a Prometheus server.
 
-mod common;
-
 use std::collections::HashMap;
 use std::io::Write;
 use std::net::SocketAddr;
@@ -10,7 +8,7 @@ use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
-use common::{TestGateway, bridge_dir};
+use crate::support::{TestGateway, bridge_dir};
 use serde_json::{Value, json};
 use wiremock::ResponseTemplate;
 
@@ -39,7 +37,7 @@ async fn counters_and_histograms_match_the_requests_made() {
             ResponseTemplate::new(200).set_delay(Duration::from_secs(3)),
         ),
     ];
-    let up = common::upstream_answering(answers).await;
+    let up = crate::support::upstream_answering(answers).await;
     let dir = bridge_dir(&[
         ("a.yaml", &bridge("/a", "status")),
         ("b.yaml", &bridge("/b", "output")),
@@ -99,7 +97,7 @@ async fn counters_and_histograms_match_the_requests_made() {
 
 /// A gateway that has answered a few requests, so that every family has samples.
 async fn gateway_with_traffic() -> (wiremock::MockServer, tempfile::TempDir, TestGateway) {
-    let up = common::upstream_answering(vec![
+    let up = crate::support::upstream_answering(vec![
         ("/ok", ResponseTemplate::new(200).set_body_json(json!({}))),
         (
             "/missing",
@@ -115,7 +113,7 @@ async fn gateway_with_traffic() -> (wiremock::MockServer, tempfile::TempDir, Tes
     (up, dir, gw)
 }
 
-async fn metrics_accepting(gw: &TestGateway, accept: Option<&str>) -> common::Reply {
+async fn metrics_accepting(gw: &TestGateway, accept: Option<&str>) -> crate::support::Reply {
     let request = gw.client.get(gw.url("/-/metrics"));
     gw.send(match accept {
         Some(accept) => request.header("accept", accept),
@@ -224,7 +222,7 @@ impl Prometheus {
              static_configs: [ {{ targets: [\"{target}\"] }} ]\n"
         );
         std::fs::write(dir.path().join("prometheus.yml"), config).unwrap();
-        let listen = format!("127.0.0.1:{}", common::closed_port().await);
+        let listen = format!("127.0.0.1:{}", crate::support::closed_port().await);
         let log = std::fs::File::create(dir.path().join("log")).unwrap();
         let child = Command::new(binary)
             .arg(format!(
@@ -251,7 +249,7 @@ impl Prometheus {
         let query = form_urlencoded::Serializer::new(String::new())
             .extend_pairs(query)
             .finish();
-        let response = common::http_client()
+        let response = crate::support::http_client()
             .get(format!("{}/{path}?{query}", self.api))
             .send()
             .await

@@ -3,15 +3,12 @@
 //! authentication method, RFC 6749 error bodies, a configurable lifetime, and the /_test/
 //! switches. Requests go straight from reqwest; the gateway is not involved yet.
 
-#[path = "support/oauth2.rs"]
-mod oauth2;
-
 use std::time::{Duration, Instant};
 
-use base64::Engine as _;
-use oauth2::{
+use crate::support::oauth2::{
     AuthServer, BASIC_CLIENT, CODE_CLIENT, ClientCreds, ODD_CLIENT, Options, POST_CLIENT,
 };
+use base64::Engine as _;
 use serde_json::{Value, json};
 
 fn http() -> reqwest::Client {

@@ -3,18 +3,16 @@
 //! gain a line break, a JSON body template always produces valid JSON, and reading a body for
 //! just what singular paths name answers and refuses exactly as a full parse and walk.
 
-mod common;
-
 use std::path::Path;
 use std::time::Duration;
 
+use crate::support::env_map;
 use bridgeway::Bridge;
 use bridgeway::bridge::compile_text;
 use bridgeway::jsonpath::CompiledPath;
 use bridgeway::stages::fetch::UpstreamResponse;
 use bridgeway::stages::intake::Inbound;
 use bridgeway::stages::map::extract::Extractor;
-use common::env_map;
 use http::{HeaderMap, StatusCode};
 use proptest::prelude::*;
 use serde_json::{Map, Value};

@@ -1,8 +1,6 @@
 //! Routing and the operations endpoints.
 
-mod common;
-
-use common::{TestGateway, bridge_dir};
+use crate::support::{TestGateway, bridge_dir};
 use serde_json::json;
 
 fn bridge(name: &str, method: &str, path: &str) -> String {

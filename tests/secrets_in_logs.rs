@@ -3,12 +3,10 @@
 //! the metrics nor any response may ever contain one. Run twice: with the default logging, and
 //! with everything on (`RUST_LOG=debug`, `--log-bodies`, JSON lines).
 
-mod common;
-
 use std::time::Duration;
 
+use crate::support::{Server, bridge_dir, closed_port};
 use base64::Engine;
-use common::{Server, bridge_dir, closed_port};
 use serde_json::json;
 use wiremock::{MockServer, ResponseTemplate};
 
@@ -68,7 +66,7 @@ async fn upstream() -> MockServer {
             ResponseTemplate::new(200).set_body_json(json!({})),
         ),
     ];
-    common::upstream_answering(answers).await
+    crate::support::upstream_answering(answers).await
 }
 
 async fn every_path_leaks_nothing(extra: &[&str], rust_log: &str) -> String {

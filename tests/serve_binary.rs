@@ -1,10 +1,8 @@
 //! The real `bridgeway serve` process: signals and start-up.
 
-mod common;
-
 use std::time::Duration;
 
-use common::{Server, eventually, http_client, upstream_answering_ok};
+use crate::support::{Server, eventually, http_client, upstream_answering_ok};
 use serde_json::json;
 
 fn versioned(version: &str) -> String {

@@ -1,14 +1,12 @@
 //! TLS termination: the right certificate, a renewed one picked up without a restart, HTTP/2 by
 //! ALPN, and plain HTTP on the TLS port refused cleanly.
 
-mod common;
-
 use std::path::Path;
 use std::time::Duration;
 
+use crate::support::{bridge_dir, env_map, upstream_answering_ok};
 use bridgeway::server::tls::{TlsFiles, acceptor};
 use bridgeway::{Gateway, Loader, Settings};
-use common::{bridge_dir, env_map, upstream_answering_ok};
 use rcgen::{BasicConstraints, CertificateParams, CertifiedIssuer, IsCa, KeyPair};
 use serde_json::json;
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
@@ -212,12 +210,12 @@ async fn calls_an_https_upstream_and_verifies_its_certificate() {
 }
 
 /// The real binary serving `bridges`, with `UP` set to `upstream` and only `ca` trusted.
-async fn gateway_trusting(bridges: &Path, upstream: &str, ca: &Path) -> common::Server {
+async fn gateway_trusting(bridges: &Path, upstream: &str, ca: &Path) -> crate::support::Server {
     let ca = ca.to_str().unwrap();
-    common::Server::start(bridges, &[], &[("UP", upstream), ("SSL_CERT_FILE", ca)]).await
+    crate::support::Server::start(bridges, &[], &[("UP", upstream), ("SSL_CERT_FILE", ca)]).await
 }
 
-async fn call_outer(server: &common::Server) -> common::Reply {
+async fn call_outer(server: &crate::support::Server) -> crate::support::Reply {
     let response = server
         .client
         .post(format!("{}/outer", server.base))
@@ -225,5 +223,5 @@ async fn call_outer(server: &common::Server) -> common::Reply {
         .send()
         .await
         .unwrap();
-    common::Reply::from(response).await
+    crate::support::Reply::from(response).await
 }

@@ -8,10 +8,7 @@
 //! case named in `stricter_on_purpose`. The fuzz target `h1_vs_hyper` runs the same
 //! comparison on arbitrary bytes.
 
-#[path = "support/h1_pair.rs"]
-mod h1_pair;
-
-use h1_pair::{Read, compare, ours};
+use crate::support::h1_pair::{Read, compare, ours};
 use http::Method;
 use proptest::prelude::*;
 

@@ -5,13 +5,11 @@
 //! The first promise checked here is the one that matters most: no caller ever receives an
 //! answer that was not sent for its own request, whatever the upstream writes unasked.
 
-mod common;
-
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
-use common::{Reply, Server, bridge_dir};
+use crate::support::{Reply, Server, bridge_dir};
 use rcgen::{BasicConstraints, CertificateParams, CertifiedIssuer, IsCa, KeyPair};
 use serde_json::json;
 use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt};

@@ -2,12 +2,10 @@
 //! what each test writes, so chunking, cut-off answers and closed keep-alive connections are
 //! under the test's control rather than a mock server's.
 
-mod common;
-
 use std::sync::{Arc, Mutex};
 
+use crate::support::{TestGateway, fetch_post_gateway, fetch_post_yaml};
 use bridgeway::Settings;
-use common::{TestGateway, fetch_post_gateway, fetch_post_yaml};
 use serde_json::json;
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::{TcpListener, TcpStream};
@@ -191,7 +189,7 @@ async fn gateway(base: &str, settings: Settings) -> (tempfile::TempDir, TestGate
 }
 
 /// One fetch-post call through a fresh gateway to an upstream following `script`.
-async fn one_call(script: Script, settings: Settings) -> (Upstream, common::Reply) {
+async fn one_call(script: Script, settings: Settings) -> (Upstream, crate::support::Reply) {
     let up = upstream(script).await;
     let (_dir, gw) = gateway(&up.base, settings).await;
     let reply = gw.post_json(ROUTE, &json!({"user_id": 7})).await;
@@ -199,7 +197,7 @@ async fn one_call(script: Script, settings: Settings) -> (Upstream, common::Repl
 }
 
 /// `n` fetch-post calls one after another, each of which must answer 200.
-async fn calls_ok(gw: &TestGateway, n: usize) -> Vec<common::Reply> {
+async fn calls_ok(gw: &TestGateway, n: usize) -> Vec<crate::support::Reply> {
     let mut replies = Vec::with_capacity(n);
     for i in 0..n {
         let reply = gw.post_json(ROUTE, &json!({"user_id": 7})).await;

@@ -1,0 +1,27 @@
+//! The integration tests: one binary (linked once), one module per topic, the harness in
+//! [`support`]. Every test talks to real servers on 127.0.0.1; nothing leaves the machine.
+//!
+//! `cargo test` runs them all; `cargo test --test tests upstream_hostile::` one topic.
+
+mod support;
+
+mod auth;
+mod cli;
+mod escaping;
+mod fetch_post;
+mod genesys_deploy;
+mod genesys_export;
+mod hostile;
+mod hot_reload;
+mod input_contract;
+mod mapping;
+mod metrics;
+mod oauth2_server;
+mod properties;
+mod routing;
+mod secrets_in_logs;
+mod serve_binary;
+mod tls;
+mod upstream_differential;
+mod upstream_hostile;
+mod upstream_wire;
