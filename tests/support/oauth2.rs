@@ -101,17 +101,36 @@ fn server_dir() -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/oauth2-server")
 }
 
+/// Installs the server's packages once per test run if they are missing, so that `cargo test`
+/// stays one command (CI installs them beforehand with the same script).
+fn install(dir: &Path) {
+    static INSTALLED: std::sync::OnceLock<Result<(), String>> = std::sync::OnceLock::new();
+    let installed = INSTALLED.get_or_init(|| {
+        if dir.join("node_modules/oidc-provider").is_dir() {
+            return Ok(());
+        }
+        let status = Command::new("bash")
+            .arg(dir.join("install.sh"))
+            .stdout(Stdio::null())
+            .status()
+            .map_err(|e| e.to_string())?;
+        status
+            .success()
+            .then_some(())
+            .ok_or(format!("exited {status}"))
+    });
+    if let Err(e) = installed {
+        panic!(
+            "the OAuth2 test server could not be installed by tests/oauth2-server/install.sh: {e}"
+        );
+    }
+}
+
 impl AuthServer {
     /// Starts a server and waits for its READY line.
     pub async fn start(options: Options) -> AuthServer {
         let dir = server_dir();
-        if !dir.join("node_modules/oidc-provider").is_dir() {
-            panic!(
-                "the OAuth2 test server is not installed ({} is missing): \
-                 run tests/oauth2-server/install.sh",
-                dir.join("node_modules").display()
-            );
-        }
+        install(&dir);
         let mut command = Command::new("node");
         command
             .arg(dir.join("server.mjs"))
