@@ -147,6 +147,16 @@ mod tests {
     use super::*;
     use serde_json::json;
 
+    /// What jsonpath-rust itself selects.
+    fn library<'a>(path: &str, doc: &'a Value) -> Vec<&'a Value> {
+        let q = parse_json_path(path).unwrap();
+        js_path_process(&q, doc)
+            .unwrap()
+            .into_iter()
+            .map(|r| r.val)
+            .collect()
+    }
+
     fn doc() -> Value {
         json!({"id": 42, "a b": "spaced", "items": [{"name": "x", "price": 5}, {"name": "y", "price": 20}]})
     }
@@ -183,13 +193,7 @@ mod tests {
             "$.items[5]",
         ] {
             let ours = CompiledPath::compile(path).unwrap();
-            let q = parse_json_path(path).unwrap();
-            let theirs: Vec<&Value> = js_path_process(&q, &doc)
-                .unwrap()
-                .into_iter()
-                .map(|r| r.val)
-                .collect();
-            assert_eq!(ours.select(&doc), theirs, "{path}");
+            assert_eq!(ours.select(&doc), library(path, &doc), "{path}");
         }
     }
 
@@ -221,13 +225,7 @@ mod tests {
             assert!(p.is_singular(), "{path}");
             assert_eq!(p.steps(), Some(&[Step::Key(key.to_owned())][..]), "{path}");
             assert_eq!(p.first(&doc), Some(&doc[key]), "{path}");
-            let q = parse_json_path(path).unwrap();
-            let theirs: Vec<&Value> = js_path_process(&q, &doc)
-                .unwrap()
-                .into_iter()
-                .map(|r| r.val)
-                .collect();
-            assert_eq!(p.select(&doc), theirs, "{path}");
+            assert_eq!(p.select(&doc), library(path, &doc), "{path}");
         }
     }
 
