@@ -14,6 +14,7 @@ mod genesys_export;
 mod hostile;
 mod hot_reload;
 mod input_contract;
+mod layers;
 mod mapping;
 mod metrics;
 mod oauth2_server;
