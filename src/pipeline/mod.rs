@@ -100,17 +100,25 @@ where
     B::Error: Into<Box<dyn std::error::Error + Send + Sync>>,
     O: Observer,
 {
-    let (parts, body) = request.into_parts();
-    if let (Credentials::Check, Some(auth)) = (cx.credentials, &bridge.auth) {
-        auth.check(&parts.headers)?;
-    }
-    let intake = Intake::read(&parts.headers, body, &cx.limits.intake).await?;
+    // Scoped so that neither the inbound request nor its body is kept in this future while it
+    // waits for the upstream: the state held across that wait is moved with the future.
+    let intake = {
+        let (parts, body) = request.into_parts();
+        if let (Credentials::Check, Some(auth)) = (cx.credentials, &bridge.auth) {
+            auth.check(&parts.headers)?;
+        }
+        Intake::read(&parts.headers, body, &cx.limits.intake).await?
+    };
     observer.intake(bridge, &intake.bytes);
     let _place = Place::take(&bridge.in_flight, cx.limits.max_in_flight_per_bridge)?;
-    let input = bridge.input.validate(intake.parse()?)?;
-    observer.validated(bridge, &input);
-    let mut request = bridge.upstream.render(&input, request_id)?;
-    request.keep_headers = bridge.output.reads_headers();
+    let request = {
+        let input = bridge.input.validate(intake.parse()?)?;
+        drop(intake);
+        observer.validated(bridge, &input);
+        let mut request = bridge.upstream.render(&input, request_id)?;
+        request.keep_headers = bridge.output.reads_headers();
+        request
+    };
     observer.rendered(bridge, &request);
     let fetched = cx.client.send(request).await;
     observer.fetched(bridge, &fetched);
