@@ -5,6 +5,8 @@
 #
 #   cargo build --release
 #   GATEWAY_CMD='exec benches/shared-bench-gateway.sh' ../shared/bench/run.sh 8
+#
+# BRIDGEWAY_BIN=PATH runs another build (to compare two in the same harness).
 set -euo pipefail
 root="$(cd "$(dirname "$0")/.." && pwd)"
 dir="$root/target/shared-bench-bridges"
@@ -12,4 +14,4 @@ mkdir -p "$dir"
 sed "s/timeout: 10s/timeout: ${UPSTREAM_TIMEOUT:-2}s/" "$root/bridges/fetch-post.yaml" > "$dir/fetch-post.yaml"
 export JSONPLACEHOLDER_URL="${UPSTREAM_BASE:?set by run.sh}"
 export RUST_LOG="${RUST_LOG:-warn}"
-exec "$root/target/release/bridgeway" serve --bridges "$dir" --listen "${GATEWAY_ADDR:?set by run.sh}"
+exec "${BRIDGEWAY_BIN:-$root/target/release/bridgeway}" serve --bridges "$dir" --listen "${GATEWAY_ADDR:?set by run.sh}"
