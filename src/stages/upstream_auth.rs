@@ -26,6 +26,8 @@ pub enum UpstreamAuthError {
     Empty(&'static str),
     #[error("upstream.auth.api_key.query: the parameter name is empty")]
     EmptyQueryName,
+    #[error("upstream.auth.basic.username: a user name cannot hold `:` (RFC 7617 §2)")]
+    ColonInUsername,
 }
 
 /// The compiled `upstream.auth` of one bridge.
@@ -79,6 +81,9 @@ impl UpstreamAuth {
         // RFC 7617 §2: user-id and password joined by one colon; §2.1: UTF-8 when declared,
         // and every API that takes Basic today reads it so. The user-id cannot hold a colon
         // (the server would split there); the password may.
+        if spec.username.as_str().contains(':') {
+            return Err(UpstreamAuthError::ColonInUsername);
+        }
         let pair = format!("{}:{}", spec.username.as_str(), spec.password.as_str());
         let encoded = base64::engine::general_purpose::STANDARD.encode(pair.as_bytes());
         let value = sensitive(&format!("Basic {encoded}"), "basic")?;
@@ -199,6 +204,10 @@ mod tests {
             UpstreamAuthError::NotExactlyOne
         );
         assert_eq!(compile("{}").unwrap_err(), UpstreamAuthError::NotExactlyOne);
+        assert_eq!(
+            compile("{basic: {username: 'a:b', password: p}}").unwrap_err(),
+            UpstreamAuthError::ColonInUsername
+        );
         assert_eq!(
             compile("{api_key: {header: X-K, query: k, value: v}}").unwrap_err(),
             UpstreamAuthError::ApiKeyPlace
