@@ -10,7 +10,7 @@ use std::sync::atomic::AtomicUsize;
 
 use http::Method;
 
-use crate::file::env::{EnvSource, Secrets, looks_secret};
+use crate::file::env::{EnvSource, FileRead, Secrets};
 use crate::file::{self, BridgeFile, Location, OnError};
 use crate::metrics::BridgeMeters;
 use crate::stages::auth::InboundAuth;
@@ -71,7 +71,22 @@ pub fn compile_text(
     text: &str,
     env: &Arc<dyn EnvSource>,
 ) -> Result<Bridge, Vec<Problem>> {
-    let (parsed, expansions) = file::parse(text, env).map_err(|e| {
+    compile_file(file, text, env).0
+}
+
+/// [`compile_text`], also returning the files its `${file:…}` read (relative to the file's
+/// directory), whether or not it compiled: a reload compiles it again when one of them changes.
+pub fn compile_file(
+    file: &Path,
+    text: &str,
+    env: &Arc<dyn EnvSource>,
+) -> (Result<Bridge, Vec<Problem>>, Vec<FileRead>) {
+    let (parsed, reads) = file::parse_in(text, env, file.parent());
+    (compile_parsed(file, parsed), reads)
+}
+
+fn compile_parsed(file: &Path, parsed: file::Parsed) -> Result<Bridge, Vec<Problem>> {
+    let (parsed, expansions) = parsed.map_err(|e| {
         vec![Problem {
             file: file.to_owned(),
             location: e.location,
@@ -79,7 +94,7 @@ pub fn compile_text(
         }]
     })?;
     let mut secrets = Secrets::default();
-    for e in expansions.iter().filter(|e| looks_secret(&e.name)) {
+    for e in expansions.iter().filter(|e| e.is_secret()) {
         secrets.add(&e.value);
     }
     let stem = file
@@ -138,6 +153,9 @@ pub fn compile(file: BridgeFile, stem: &str, mut secrets: Secrets) -> Result<Bri
     let upstream = UpstreamTemplate::compile(&file.upstream, &declared)
         .map_err(|e| errs.extend(e))
         .ok();
+    if let Some(upstream) = &upstream {
+        upstream.auth_secrets.iter().for_each(|v| secrets.add(v));
+    }
     let output = OutputMapping::compile(&file.output)
         .map_err(|e| errs.extend(e))
         .ok();

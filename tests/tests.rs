@@ -23,6 +23,7 @@ mod routing;
 mod secrets_in_logs;
 mod serve_binary;
 mod tls;
+mod upstream_credentials;
 mod upstream_differential;
 mod upstream_hostile;
 mod upstream_wire;

@@ -7,7 +7,10 @@
 
 use std::cell::RefCell;
 use std::collections::HashMap;
+use std::path::{Path, PathBuf};
 use std::sync::Arc;
+
+use sha2::{Digest, Sha256};
 
 /// Where `${VAR}` values come from: the process environment in production, a map in tests.
 pub trait EnvSource: Send + Sync {
@@ -37,13 +40,107 @@ pub enum ExpandError {
     Unterminated,
     #[error("`{0}` is not a valid environment variable name")]
     BadName(String),
+    /// The path only, never the content, and the I/O error's text (which holds no content).
+    #[error("cannot read file {path} (from `${{file:…}}`): {reason}")]
+    File { path: PathBuf, reason: String },
+    #[error("`${{file:}}` needs a path")]
+    EmptyFilePath,
 }
 
-/// One variable whose value was taken from the environment.
+/// One value taken from the environment or from a file.
 #[derive(Debug, Clone)]
 pub struct Expansion {
+    /// The variable's name, or `file:PATH` as written.
     pub name: String,
     pub value: String,
+    /// Set for `${file:PATH}`: the path the value was read from.
+    pub file: Option<PathBuf>,
+}
+
+impl Expansion {
+    /// File contents are always secrets (that is what `${file:}` is for); variables are when
+    /// their name says so.
+    pub fn is_secret(&self) -> bool {
+        self.file.is_some() || looks_secret(&self.name)
+    }
+}
+
+/// A file a `${file:PATH}` read (or tried to), with a digest of what it held, so a reload can
+/// tell whether a bridge must be compiled again although its own bytes did not change. The
+/// digest stays in memory and is never shown: a hash of a short secret could be brute-forced.
+#[derive(Clone, PartialEq, Eq)]
+pub struct FileRead {
+    pub path: PathBuf,
+    /// `None` when the file could not be read.
+    digest: Option<[u8; 32]>,
+}
+
+impl std::fmt::Debug for FileRead {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("FileRead")
+            .field("path", &self.path)
+            .finish_non_exhaustive()
+    }
+}
+
+impl FileRead {
+    fn of(path: &Path, content: Option<&[u8]>) -> Self {
+        FileRead {
+            path: path.to_owned(),
+            digest: content.map(|c| Sha256::digest(c).into()),
+        }
+    }
+
+    /// Does the file hold what it held when this was recorded (readable or not alike)?
+    pub fn unchanged(&self) -> bool {
+        let now = std::fs::read(&self.path).ok();
+        *self == FileRead::of(&self.path, now.as_deref())
+    }
+}
+
+/// Where `${file:PATH}` is resolved and what it read.
+#[derive(Debug, Default)]
+pub struct Files {
+    /// Relative paths are taken from here (the bridge directory); the working directory when
+    /// `None`.
+    pub base: Option<PathBuf>,
+    pub read: Vec<FileRead>,
+}
+
+impl Files {
+    fn read(&mut self, raw: &str, used: &mut Vec<Expansion>) -> Result<String, ExpandError> {
+        if raw.is_empty() {
+            return Err(ExpandError::EmptyFilePath);
+        }
+        let path = match &self.base {
+            Some(base) if Path::new(raw).is_relative() => base.join(raw),
+            _ => PathBuf::from(raw),
+        };
+        let result = std::fs::read(&path);
+        self.read
+            .push(FileRead::of(&path, result.as_ref().ok().map(Vec::as_slice)));
+        let bytes = result.map_err(|e| ExpandError::File {
+            path: path.clone(),
+            reason: e.kind().to_string(),
+        })?;
+        let mut text = String::from_utf8(bytes).map_err(|_| ExpandError::File {
+            path: path.clone(),
+            reason: "not UTF-8 text".to_owned(),
+        })?;
+        // Files written by editors and `echo` end in a newline that is no part of the secret.
+        if text.ends_with('\n') {
+            text.pop();
+            if text.ends_with('\r') {
+                text.pop();
+            }
+        }
+        used.push(Expansion {
+            name: format!("file:{raw}"),
+            value: text.clone(),
+            file: Some(path),
+        });
+        Ok(text)
+    }
 }
 
 /// Expands `${VAR}`, `${VAR:-default}` and the escape `$${` in `s`.
@@ -53,6 +150,17 @@ pub struct Expansion {
 pub fn expand(
     s: &str,
     env: &dyn EnvSource,
+    used: &mut Vec<Expansion>,
+) -> Result<String, ExpandError> {
+    expand_with(s, env, &mut Files::default(), used)
+}
+
+/// [`expand`], also replacing `${file:PATH}` by the content of that file (one trailing newline
+/// removed), read through `files`.
+pub fn expand_with(
+    s: &str,
+    env: &dyn EnvSource,
+    files: &mut Files,
     used: &mut Vec<Expansion>,
 ) -> Result<String, ExpandError> {
     if !s.contains('$') {
@@ -68,7 +176,11 @@ pub fn expand(
             rest = tail;
         } else if let Some(tail) = after.strip_prefix("${") {
             let end = tail.find('}').ok_or(ExpandError::Unterminated)?;
-            out.push_str(&lookup(&tail[..end], env, used)?);
+            let expr = &tail[..end];
+            match expr.strip_prefix("file:") {
+                Some(path) => out.push_str(&files.read(path, used)?),
+                None => out.push_str(&lookup(expr, env, used)?),
+            }
             rest = &tail[end + 1..];
         } else {
             out.push('$');
@@ -98,6 +210,7 @@ fn lookup(
             used.push(Expansion {
                 name: name.to_owned(),
                 value: v.clone(),
+                file: None,
             });
             Ok(v)
         }
@@ -133,6 +246,7 @@ pub fn looks_secret(name: &str) -> bool {
 
 struct Scope {
     env: Arc<dyn EnvSource>,
+    files: Files,
     used: Vec<Expansion>,
 }
 
@@ -141,20 +255,29 @@ thread_local! {
 }
 
 /// Runs `f` (a serde deserialization) with `env` as the source for [`expand_in_scope`], and
-/// returns what it expanded. Deserialize impls cannot take arguments, hence the scope.
+/// returns what it expanded and which files it read (`${file:}` relative to `base`).
+/// Deserialize impls cannot take arguments, hence the scope.
 pub(crate) fn with_scope<R>(
     env: &Arc<dyn EnvSource>,
+    base: Option<&Path>,
     f: impl FnOnce() -> R,
-) -> (R, Vec<Expansion>) {
+) -> (R, Vec<Expansion>, Vec<FileRead>) {
     let previous = SCOPE.with(|s| {
         s.borrow_mut().replace(Scope {
             env: env.clone(),
+            files: Files {
+                base: base.map(Path::to_owned),
+                read: Vec::new(),
+            },
             used: Vec::new(),
         })
     });
     let result = f();
     let scope = SCOPE.with(|s| std::mem::replace(&mut *s.borrow_mut(), previous));
-    (result, scope.map(|s| s.used).unwrap_or_default())
+    match scope {
+        Some(scope) => (result, scope.used, scope.files.read),
+        None => (result, Vec::new(), Vec::new()),
+    }
 }
 
 /// Expands `s` with the environment of the enclosing [`with_scope`] (the process environment
@@ -163,7 +286,7 @@ pub(crate) fn expand_in_scope(s: &str) -> Result<String, ExpandError> {
     SCOPE.with(|cell| match cell.borrow_mut().as_mut() {
         Some(scope) => {
             let env = scope.env.clone();
-            expand(s, env.as_ref(), &mut scope.used)
+            expand_with(s, env.as_ref(), &mut scope.files, &mut scope.used)
         }
         None => expand(s, &ProcessEnv, &mut Vec::new()),
     })
@@ -237,6 +360,31 @@ mod tests {
         expand("${KEY} ${OTHER:-x}", &e, &mut used).unwrap();
         assert_eq!(used.len(), 1);
         assert_eq!(used[0].value, "s3cret");
+    }
+
+    #[test]
+    fn file_values_are_read_relative_to_the_base_trimmed_and_recorded() {
+        let dir = tempfile::tempdir().unwrap();
+        std::fs::write(dir.path().join("pw"), "s3cret\n").unwrap();
+        std::fs::write(dir.path().join("two"), "a\n\n").unwrap();
+        let mut files = Files {
+            base: Some(dir.path().to_owned()),
+            read: Vec::new(),
+        };
+        let mut used = Vec::new();
+        let e = env(&[]);
+        let out = expand_with("[${file:pw}][${file:two}]", &e, &mut files, &mut used).unwrap();
+        assert_eq!(out, "[s3cret][a\n]", "one trailing newline only");
+        assert!(used.iter().all(Expansion::is_secret));
+        assert_eq!(files.read.len(), 2);
+        assert!(files.read.iter().all(FileRead::unchanged));
+        std::fs::write(dir.path().join("pw"), "rotated").unwrap();
+        assert!(!files.read[0].unchanged());
+
+        let err = expand_with("${file:nope}", &e, &mut files, &mut used).unwrap_err();
+        let message = err.to_string();
+        assert!(message.contains("nope"), "{message}");
+        assert!(files.read.last().unwrap().unchanged(), "still unreadable");
     }
 
     #[test]

@@ -16,7 +16,7 @@ use serde_json::Value;
 
 pub mod env;
 
-use env::{EnvSource, Expansion};
+use env::{EnvSource, Expansion, FileRead};
 
 #[derive(Debug, Deserialize)]
 #[serde(deny_unknown_fields)]
@@ -84,7 +84,46 @@ pub struct UpstreamSpec {
     pub query: FieldMap<Text>,
     #[serde(default, deserialize_with = "present")]
     pub body: Option<Expanded>,
+    /// Sent as `application/x-www-form-urlencoded`; excludes `body` (checked when compiled).
+    pub form: Option<FieldMap<Text>>,
     pub timeout: Option<Text>,
+    /// Outbound credentials (gateway → upstream); unrelated to the top-level inbound `auth`.
+    pub auth: Option<UpstreamAuthSpec>,
+}
+
+/// Outbound credentials: exactly one kind (checked when compiled). Every value is a secret.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct UpstreamAuthSpec {
+    pub basic: Option<BasicSpec>,
+    pub bearer: Option<Text>,
+    pub api_key: Option<UpstreamApiKeySpec>,
+}
+
+impl UpstreamAuthSpec {
+    /// Every value under `auth`, for masking.
+    pub fn values(&self) -> Vec<&str> {
+        let mut out = Vec::new();
+        if let Some(b) = &self.basic {
+            out.extend([b.username.as_str(), b.password.as_str()]);
+        }
+        if let Some(t) = &self.bearer {
+            out.push(t.as_str());
+        }
+        if let Some(k) = &self.api_key {
+            out.push(k.value.as_str());
+        }
+        out
+    }
+}
+
+/// An API key sent upstream: as a header or as a query parameter (exactly one).
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct UpstreamApiKeySpec {
+    pub header: Option<Text>,
+    pub query: Option<Text>,
+    pub value: Text,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
@@ -272,13 +311,29 @@ pub struct ParseError {
     pub location: Option<Location>,
 }
 
+/// A parsed file and the values it took from the environment and from files.
+pub type Parsed = Result<(BridgeFile, Vec<Expansion>), ParseError>;
+
 /// Parses one bridge file, expanding `${VAR}` from `env`, and returns the values it took from
-/// the environment alongside.
-pub fn parse(
+/// the environment alongside. `${file:PATH}` is read relative to the working directory.
+pub fn parse(text: &str, env: &Arc<dyn EnvSource>) -> Parsed {
+    parse_in(text, env, None).0
+}
+
+/// [`parse`] for a file in `base` (the bridge directory, where a relative `${file:PATH}` is
+/// read from); also returns every file read, whether or not the parse succeeded, so that a
+/// reload can tell when they change.
+pub fn parse_in(
     text: &str,
     env: &Arc<dyn EnvSource>,
-) -> Result<(BridgeFile, Vec<Expansion>), ParseError> {
-    let (result, used) = env::with_scope(env, || serde_yaml::from_str::<BridgeFile>(text));
+    base: Option<&std::path::Path>,
+) -> (Parsed, Vec<FileRead>) {
+    let (result, used, files) =
+        env::with_scope(env, base, || serde_yaml::from_str::<BridgeFile>(text));
+    (into_parsed(result, used), files)
+}
+
+fn into_parsed(result: Result<BridgeFile, serde_yaml::Error>, used: Vec<Expansion>) -> Parsed {
     match result {
         Ok(file) => Ok((file, used)),
         Err(e) => Err(ParseError {

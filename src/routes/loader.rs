@@ -3,7 +3,9 @@
 //! The rules, in the order they apply:
 //! - which files are bridges: `*.yaml` / `*.yml` directly in the directory (symlinks followed),
 //!   never hidden files or editor leftovers;
-//! - a file whose bytes did not change keeps its compiled bridge (no re-parse);
+//! - a file whose bytes did not change, nor the contents of the files its `${file:…}` read,
+//!   keeps its compiled bridge (no re-parse); those files are read again at every reload so a
+//!   rotated secret is picked up without touching the bridge file;
 //! - a file that fails to load keeps serving its last good version;
 //! - files are settled in name order, so when two claim one name or one route the first keeps
 //!   it and the second is refused naming both: what is served depends only on the files present.
@@ -17,8 +19,8 @@ use std::time::SystemTime;
 
 use sha2::{Digest, Sha256};
 
-use crate::bridge::{Bridge, Problem, compile_text};
-use crate::file::env::EnvSource;
+use crate::bridge::{Bridge, Problem, compile_file};
+use crate::file::env::{EnvSource, FileRead};
 use crate::routes::snapshot::{FileStatus, Served, Snapshot};
 
 /// Loads one bridge directory.
@@ -54,19 +56,25 @@ impl Loader {
 
     fn load_file(&self, name: String, previous: &Previous) -> FileStatus {
         let path = self.dir.join(&name);
-        let (hash, compiled) = match fs::read(&path) {
+        let (hash, compiled, reads) = match fs::read(&path) {
             Err(e) => (
                 String::new(),
                 Err(vec![Problem::new(&path, format!("cannot be read: {e}"))]),
+                Vec::new(),
             ),
             Ok(bytes) => {
                 let hash = sha256_hex(&bytes);
-                let unchanged = previous.files.get(name.as_str()).filter(|f| f.hash == hash);
-                let compiled = match unchanged {
-                    Some(f) => f.compiled.clone(),
-                    None => compile_bytes(&path, &bytes, &self.env),
-                };
-                (hash, compiled)
+                let unchanged = previous
+                    .files
+                    .get(name.as_str())
+                    .filter(|f| f.hash == hash && f.reads.iter().all(FileRead::unchanged));
+                match unchanged {
+                    Some(f) => (hash, f.compiled.clone(), f.reads.clone()),
+                    None => {
+                        let (compiled, reads) = compile_bytes(&path, &bytes, &self.env);
+                        (hash, compiled, reads)
+                    }
+                }
             }
         };
         FileStatus {
@@ -75,6 +83,7 @@ impl Loader {
             hash,
             serving: None,
             compiled,
+            reads,
         }
     }
 }
@@ -83,10 +92,15 @@ fn compile_bytes(
     path: &Path,
     bytes: &[u8],
     env: &Arc<dyn EnvSource>,
-) -> Result<Arc<Bridge>, Vec<Problem>> {
-    let text =
-        std::str::from_utf8(bytes).map_err(|_| vec![Problem::new(path, "is not UTF-8 text")])?;
-    compile_text(path, text, env).map(Arc::new)
+) -> (Result<Arc<Bridge>, Vec<Problem>>, Vec<FileRead>) {
+    let Ok(text) = std::str::from_utf8(bytes) else {
+        return (
+            Err(vec![Problem::new(path, "is not UTF-8 text")]),
+            Vec::new(),
+        );
+    };
+    let (compiled, reads) = compile_file(path, text, env);
+    (compiled.map(Arc::new), reads)
 }
 
 /// Decides what each file serves, in file-name order, and records conflicts on the loser.
@@ -100,9 +114,7 @@ fn settle(files: &mut [FileStatus], previous: &Previous, dir: &Path) -> Vec<Serv
             bridge: b.clone(),
             file: status.file.clone(),
             hash: status.hash.clone(),
-            loaded_at: previous
-                .load_time(&status.file, &status.hash)
-                .unwrap_or(now),
+            loaded_at: previous.load_time(&status.file, b).unwrap_or(now),
         });
         let last_good = previous
             .served
@@ -161,11 +173,12 @@ impl<'a> Previous<'a> {
         }
     }
 
-    /// When the version with this hash was first loaded, if it is the one being served.
-    fn load_time(&self, file: &str, hash: &str) -> Option<SystemTime> {
+    /// When this very compiled bridge was first loaded, if it is the one being served. The
+    /// same bytes compiled again (a `${file:…}` changed) are a new version.
+    fn load_time(&self, file: &str, bridge: &Arc<Bridge>) -> Option<SystemTime> {
         self.served
             .get(file)
-            .filter(|s| s.hash == hash)
+            .filter(|s| Arc::ptr_eq(&s.bridge, bridge))
             .map(|s| s.loaded_at)
     }
 }

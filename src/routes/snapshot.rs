@@ -11,6 +11,7 @@ use std::time::SystemTime;
 use http::Method;
 
 use crate::bridge::{Bridge, Problem};
+use crate::file::env::FileRead;
 
 /// One bridge being served, and the file it came from.
 #[derive(Debug, Clone)]
@@ -33,6 +34,9 @@ pub struct FileStatus {
     pub serving: Option<String>,
     /// The file's own compile result, reused while its bytes do not change.
     pub(crate) compiled: Result<Arc<Bridge>, Vec<Problem>>,
+    /// The files its `${file:…}` read, and what they held: when one changes, it is compiled
+    /// again although its own bytes did not.
+    pub(crate) reads: Vec<FileRead>,
 }
 
 #[derive(Debug, Default)]

@@ -1,9 +1,10 @@
-//! The JSON body: built as JSON from a YAML structure, an input standing alone in a string
-//! keeping its JSON type; never spliced as text.
+//! The request body: JSON built as JSON from a YAML structure, an input standing alone in a
+//! string keeping its JSON type; or a form, each value form-encoded. Never spliced as text.
 
 use serde_json::Value;
 
 use super::UpstreamTemplate;
+use crate::file::{FieldMap, Text};
 use crate::stages::validate::{FieldProblem, ValidInput};
 use crate::template::{Placement, TextTemplate};
 
@@ -15,10 +16,87 @@ impl UpstreamTemplate {
     ) -> Option<Vec<u8>> {
         let body = self.body.as_ref()?;
         let mut out = Vec::with_capacity(256);
-        if let Err(problem) = body.write(input, &mut out) {
+        let written = match body {
+            Body::Json(json) => json.write(input, &mut out),
+            Body::Form(form) => form.write(input, &mut out),
+        };
+        if let Err(problem) = written {
             problems.push(problem);
         }
         Some(out)
+    }
+}
+
+/// `upstream.body` or `upstream.form` (never both).
+#[derive(Debug, Clone)]
+pub(super) enum Body {
+    Json(BodyTemplate),
+    Form(FormTemplate),
+}
+
+impl Body {
+    pub(super) fn content_type(&self) -> &'static str {
+        match self {
+            Body::Json(_) => "application/json",
+            Body::Form(_) => "application/x-www-form-urlencoded",
+        }
+    }
+}
+
+/// `upstream.form`: keys form-encoded once at load, values rendered as text and form-encoded
+/// per request (`application/x-www-form-urlencoded` as the WHATWG URL standard serializes it,
+/// which is what every form parser reads).
+#[derive(Debug, Clone)]
+pub(super) struct FormTemplate(Vec<(String, TextTemplate)>);
+
+impl FormTemplate {
+    pub(super) fn compile(
+        form: &FieldMap<Text>,
+        declared: &dyn Fn(&str) -> bool,
+    ) -> Result<Self, Vec<String>> {
+        let mut errs = Vec::new();
+        let mut out = Vec::new();
+        for (key, value) in &form.0 {
+            if key.contains("{{") {
+                errs.push(format!(
+                    "upstream.form: key `{key}`: keys cannot hold templates"
+                ));
+                continue;
+            }
+            match TextTemplate::compile(value.as_str(), declared) {
+                Ok(t) => out.push((form_urlencoded::byte_serialize(key.as_bytes()).collect(), t)),
+                Err(e) => errs.push(format!("upstream.form.{key}: {e}")),
+            }
+        }
+        if errs.is_empty() {
+            Ok(FormTemplate(out))
+        } else {
+            Err(errs)
+        }
+    }
+
+    fn write(&self, input: &ValidInput, out: &mut Vec<u8>) -> Result<(), FieldProblem> {
+        for (key, value) in &self.0 {
+            // A value that is exactly one input not supplied leaves its key out, as in the
+            // JSON body: "not set" must not become "set to empty".
+            if matches!(value, TextTemplate::Input(name) if input.get(name).is_none()) {
+                continue;
+            }
+            let text = value
+                .render(input.context(), Placement::BodyText)
+                .map_err(|e| {
+                    FieldProblem::new(value.inputs().first().map_or("", String::as_str), e)
+                })?;
+            if !out.is_empty() {
+                out.push(b'&');
+            }
+            out.extend_from_slice(key.as_bytes());
+            out.push(b'=');
+            for part in form_urlencoded::byte_serialize(text.as_bytes()) {
+                out.extend_from_slice(part.as_bytes());
+            }
+        }
+        Ok(())
     }
 }
 

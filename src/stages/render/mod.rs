@@ -8,7 +8,7 @@
 mod body;
 mod target;
 
-use body::BodyTemplate;
+use body::{Body, BodyTemplate, FormTemplate};
 use target::{UrlParts, compile_query, is_plain_text, keeps_as_is};
 
 use std::sync::Arc;
@@ -21,6 +21,7 @@ use crate::file::{FieldMap, Text, UpstreamSpec};
 use crate::request_id::X_REQUEST_ID;
 use crate::stages::fetch::Origin;
 use crate::stages::fetch::UpstreamRequest;
+use crate::stages::upstream_auth::UpstreamAuth;
 use crate::stages::validate::{FieldProblem, InputError, ValidInput};
 use crate::template::{Placement, TextTemplate};
 
@@ -40,7 +41,11 @@ pub struct UpstreamTemplate {
     /// is, so the target is sent as rendered.
     plain_url: bool,
     headers: Vec<(HeaderName, TextTemplate)>,
-    body: Option<BodyTemplate>,
+    body: Option<Body>,
+    /// Outbound credentials, built at load; applied after the bridge's own headers.
+    pub auth: Option<UpstreamAuth>,
+    /// Every text of `auth` to mask (as written and as sent).
+    pub auth_secrets: Vec<String>,
     pub timeout: Duration,
 }
 
@@ -59,30 +64,66 @@ impl UpstreamTemplate {
         let query = compile_query(&spec.query, declared)
             .map_err(|e| errs.extend(e))
             .ok();
-        let headers = compile_headers(&spec.headers, declared)
+        let auth = spec
+            .auth
+            .as_ref()
+            .map(UpstreamAuth::compile)
+            .transpose()
+            .map_err(|e| errs.push(e.to_string()))
+            .ok();
+        let auth_header = auth
+            .as_ref()
+            .and_then(|a| a.as_ref())
+            .and_then(|(a, _)| a.header());
+        let headers = compile_headers(&spec.headers, declared, auth_header)
             .map_err(|e| errs.extend(e))
             .ok();
-        let body = spec
-            .body
-            .as_ref()
-            .map(|b| BodyTemplate::compile(&b.0, declared))
-            .transpose()
-            .map_err(|e| errs.push(format!("upstream.body: {e}")))
-            .ok();
+        let body = match (&spec.body, &spec.form) {
+            (Some(_), Some(_)) => {
+                errs.push(
+                    "upstream.body and upstream.form exclude each other: keep one".to_owned(),
+                );
+                None
+            }
+            (Some(b), None) => BodyTemplate::compile(&b.0, declared)
+                .map(|b| Some(Body::Json(b)))
+                .map_err(|e| errs.push(format!("upstream.body: {e}")))
+                .ok(),
+            (None, Some(form)) => FormTemplate::compile(form, declared)
+                .map(|f| Some(Body::Form(f)))
+                .map_err(|e| errs.extend(e))
+                .ok(),
+            (None, None) => Some(None),
+        };
         let timeout = parse_timeout(spec.timeout.as_ref())
             .map_err(|e| errs.push(format!("upstream.timeout: {e}")))
             .ok();
-        let (Some(method), Some(url), Some(query), Some(headers), Some(body), Some(timeout)) =
-            (method, url, query, headers, body, timeout)
+        let (
+            Some(method),
+            Some(url),
+            Some(query),
+            Some(headers),
+            Some(body),
+            Some(timeout),
+            Some(auth),
+        ) = (method, url, query, headers, body, timeout, auth)
         else {
             return Err(errs);
         };
+        if !errs.is_empty() {
+            return Err(errs);
+        }
+        let (auth, auth_secrets) = auth.map_or((None, Vec::new()), |(a, s)| (Some(a), s));
         let mut all_query = url.query;
         all_query.extend(query);
         let plain_url = url.path.iter().all(keeps_as_is)
             && all_query
                 .iter()
-                .all(|(key, value)| is_plain_text(key) && keeps_as_is(value));
+                .all(|(key, value)| is_plain_text(key) && keeps_as_is(value))
+            && auth
+                .as_ref()
+                .and_then(UpstreamAuth::query_pair)
+                .is_none_or(is_plain_text);
         Ok(UpstreamTemplate {
             plain_url,
             method,
@@ -92,6 +133,8 @@ impl UpstreamTemplate {
             query: all_query,
             headers,
             body,
+            auth,
+            auth_secrets,
             timeout,
         })
     }
@@ -155,11 +198,16 @@ impl UpstreamTemplate {
                 )),
             }
         }
-        if self.body.is_some() && !headers.contains_key(http::header::CONTENT_TYPE) {
+        if let Some(body) = &self.body
+            && !headers.contains_key(http::header::CONTENT_TYPE)
+        {
             headers.insert(
                 http::header::CONTENT_TYPE,
-                HeaderValue::from_static("application/json"),
+                HeaderValue::from_static(body.content_type()),
             );
+        }
+        if let Some(auth) = &self.auth {
+            auth.apply_headers(&mut headers);
         }
         if !headers.contains_key(X_REQUEST_ID)
             && let Ok(v) = HeaderValue::from_str(request_id)
@@ -212,9 +260,12 @@ fn parse_timeout(text: Option<&Text>) -> Result<Duration, String> {
     Ok(d)
 }
 
+/// `auth_header` is the header `upstream.auth` sets: the bridge may not set it as well, since
+/// one of the two would silently win.
 fn compile_headers(
     headers: &FieldMap<Text>,
     declared: &dyn Fn(&str) -> bool,
+    auth_header: Option<&HeaderName>,
 ) -> Result<Vec<(HeaderName, TextTemplate)>, Vec<String>> {
     let mut errs = Vec::new();
     let mut out = Vec::new();
@@ -228,6 +279,13 @@ fn compile_headers(
                 continue;
             }
         };
+        if auth_header == Some(&name) {
+            errs.push(format!(
+                "upstream.headers.{key}: upstream.auth already sets this header; \
+                 remove it from upstream.headers (or remove upstream.auth)"
+            ));
+            continue;
+        }
         let template = match TextTemplate::compile(value.as_str(), declared) {
             Ok(t) => t,
             Err(e) => {

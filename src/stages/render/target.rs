@@ -52,6 +52,12 @@ impl UpstreamTemplate {
                 Err(e) => problems.extend(blame(value, &e)),
             }
         }
+        if let Some(pair) = self.auth.as_ref().and_then(|a| a.query_pair()) {
+            if !query.is_empty() {
+                query.push('&');
+            }
+            query.push_str(pair);
+        }
         if self.plain_url {
             if path.is_empty() {
                 path.push('/');
