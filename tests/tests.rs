@@ -5,8 +5,10 @@
 
 mod support;
 
+mod admin_port;
 mod auth;
 mod cli;
+mod drain;
 mod escaping;
 mod fetch_post;
 mod genesys_deploy;

@@ -7,6 +7,7 @@
 
 use std::io;
 use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::Duration;
 
 use arc_swap::ArcSwap;
@@ -72,13 +73,19 @@ impl Settings {
     }
 }
 
-/// State shared by every connection and every worker: the current snapshot, settings, metrics.
+/// State shared by every connection and every worker: the current snapshot, settings, metrics,
+/// and whether the gateway is draining.
+///
+/// The drain flag lives here rather than in the server because it is one fact read by every
+/// listener (each worker's and the admin port's) and set from outside them (the signal
+/// handler): the gateway is the one object they all already share.
 pub struct Gateway {
     snapshot: ArcSwap<Snapshot>,
     loader: Loader,
     settings: Settings,
     metrics: Metrics,
     tls: Option<TlsAcceptor>,
+    draining: AtomicBool,
 }
 
 impl Gateway {
@@ -94,6 +101,7 @@ impl Gateway {
             settings,
             metrics: Metrics::new(),
             tls,
+            draining: AtomicBool::new(false),
         })
     }
 
@@ -126,6 +134,19 @@ impl Gateway {
         self.metrics.bridge_files_failed.set(failed as i64);
         self.snapshot.store(next.clone());
         Ok(next)
+    }
+
+    /// Starts draining: from now on `/-/ready` answers 503 so that load balancers stop sending
+    /// here, while requests are still served. There is no way back; the process is stopping.
+    pub fn start_draining(&self) {
+        self.draining.store(true, Ordering::Relaxed);
+    }
+
+    /// Has the gateway started draining (a shutdown signal arrived)?
+    pub fn is_draining(&self) -> bool {
+        // Relaxed: a flag read per readiness probe and per response, with nothing else to
+        // order against it; a response a moment late to see it is harmless.
+        self.draining.load(Ordering::Relaxed)
     }
 
     pub fn settings(&self) -> &Settings {
