@@ -20,6 +20,7 @@ mod mapping;
 mod metrics;
 mod oauth2_server;
 mod properties;
+mod rolling_restart;
 mod routing;
 mod secrets_in_logs;
 mod serve_binary;
