@@ -19,6 +19,7 @@ mod input_contract;
 mod mapping;
 mod metrics;
 mod oauth2_server;
+mod operator_logs;
 mod properties;
 mod rolling_restart;
 mod routing;

@@ -207,8 +207,11 @@ fn init_logging(format: LogFormat, log_bodies: bool) {
     let filter = tracing_subscriber::EnvFilter::try_from_default_env()
         .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info"))
         .add_directive(bodies.parse().expect("a valid directive"));
+    // Colours only on a terminal: escape codes in a file, journald or a log collector are
+    // noise, and they split `field=value` apart for anyone grepping.
     let logs = tracing_subscriber::fmt()
         .with_env_filter(filter)
+        .with_ansi(std::io::IsTerminal::is_terminal(&std::io::stderr()))
         .with_writer(std::io::stderr);
     match format {
         LogFormat::Text => logs.init(),

@@ -50,6 +50,10 @@ struct Outcome {
     status: StatusCode,
     body: Vec<u8>,
     content_type: &'static str,
+    /// The error code of an error answer, for the log line.
+    error: Option<&'static str>,
+    /// For a 422: the names of the fields with a problem, comma-separated, for the log line.
+    fields: Option<String>,
     upstream_failure: Option<&'static str>,
     bridge: Option<Arc<Bridge>>,
     allow: Option<String>,
@@ -88,8 +92,10 @@ impl Handler {
             let ops = ops::answer(&self.gateway, &snapshot, &method, path, accept, &request_id);
             Outcome {
                 status: ops.status,
+                error: ops.code,
                 body: ops.body,
                 content_type: ops.content_type,
+                fields: None,
                 upstream_failure: None,
                 bridge: None,
                 allow: ops.allow,
@@ -123,6 +129,8 @@ impl Handler {
             latency_ms = started.elapsed().as_secs_f64() * 1000.0,
             upstream_status = upstream.map(|u| u.0),
             upstream_ms = upstream.map(|u| u.1.as_secs_f64() * 1000.0),
+            error = outcome.error,
+            fields = outcome.fields.as_deref(),
             "request"
         );
         // While draining, each HTTP/1 answer closes its connection: a keep-alive client
@@ -180,6 +188,8 @@ impl Handler {
                 status: StatusCode::OK,
                 body: reply.body,
                 content_type: ops::JSON,
+                error: None,
+                fields: None,
                 upstream_failure: reply.upstream_failure,
                 bridge: Some(bridge),
                 allow: None,
@@ -238,6 +248,8 @@ fn failure(bridge: Option<Arc<Bridge>>, f: Failure, request_id: &str) -> Outcome
             .error
             .to_json(bridge.as_ref().map(|b| b.name.as_str()), request_id),
         content_type: ops::JSON,
+        error: Some(f.error.code()),
+        fields: f.error.fields(),
         upstream_failure: f.error.upstream_failure(),
         bridge,
         allow: None,

@@ -21,6 +21,8 @@ pub struct OpsAnswer {
     pub body: Vec<u8>,
     pub content_type: &'static str,
     pub allow: Option<String>,
+    /// The error code, when the answer is an error body.
+    pub code: Option<&'static str>,
 }
 
 impl OpsAnswer {
@@ -30,11 +32,14 @@ impl OpsAnswer {
             body,
             content_type: JSON,
             allow: None,
+            code: None,
         }
     }
 
     fn error(e: RequestError, request_id: &str) -> Self {
-        OpsAnswer::json(e.status(), e.to_json(None, request_id))
+        let mut answer = OpsAnswer::json(e.status(), e.to_json(None, request_id));
+        answer.code = Some(e.code());
+        answer
     }
 }
 
