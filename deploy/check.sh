@@ -229,7 +229,7 @@ for v in "${k8s_versions[@]}"; do
 done
 
 echo "== Dockerfile"
-for want in 'ARG BUILDER_IMAGE=' 'ARG RUNTIME_IMAGE=' 'cargo build --release --locked' \
+for want in 'ARG BUILDER_IMAGE=' 'ARG RUNTIME_IMAGE=' 'cargo build --profile dist --locked' \
             'USER 65532:65532' 'EXPOSE 8080' \
             'ENTRYPOINT ["/usr/local/bin/bridgeway", "serve", "--listen", "0.0.0.0:8080", "--bridges", "/etc/bridgeway/bridges"]'; do
     if grep -qF -- "$want" Dockerfile; then echo "ok   $want"; else fail "Dockerfile lacks: $want"; fi
