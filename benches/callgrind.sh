@@ -2,7 +2,10 @@
 # Instructions per request on the request path, counted by callgrind: repeatable for one binary
 # whatever else the machine is doing (timings here move by ±30%; instruction counts do not).
 #
-#   benches/callgrind.sh [BINARY] [tls]    # default: target/release/bridgeway, plain http upstream
+#   benches/callgrind.sh [BINARY] [tls]    # default: target/dist/bridgeway, plain http upstream
+#
+# Build the binary first with `cargo build --profile dist` (the shipped build: fat LTO, one
+# codegen unit); a `--release` binary counts more instructions per request.
 #
 # Starts a local nginx (plain, or TLS with a throw-away CA when `tls` is given) serving
 # JSONPlaceholder-shaped posts, the gateway under callgrind with one worker and the shipped
@@ -11,7 +14,7 @@
 # started. Needs valgrind, nginx, curl and openssl (Debian packages).
 set -euo pipefail
 ROOT="$(cd "$(dirname "$0")/.." && pwd)"
-BIN="${1:-$ROOT/target/release/bridgeway}"
+BIN="${1:-$ROOT/target/dist/bridgeway}"
 MODE="${2:-plain}"
 PORT_UP=18381
 PORT_GW=18382

@@ -3,7 +3,8 @@
 #
 #   benches/load.sh [SECONDS]          # default 10 s of load per row, after 2 s of warm-up
 #
-# Starts a local nginx serving JSONPlaceholder-shaped posts, the release gateway with the
+# Starts a local nginx serving JSONPlaceholder-shaped posts, the gateway built as shipped
+# (`cargo build --profile dist`: fat LTO, one codegen unit) with the
 # shipped fetch-post bridge pointed at it, and drives both with wrk. Prints requests/s, p50 and
 # p99 for (a) the upstream hit directly and (b) through the gateway, their ratio, the gateway's
 # CPU per request, and its resident memory idle with 1 and with 1,000 bridges and under load.
@@ -47,8 +48,8 @@ for port in $PORT_UP $PORT_GW $PORT_GW1000; do
 done
 install_missing
 NGINX="$(command -v nginx || echo /usr/sbin/nginx)"
-echo "== building the release gateway"
-(cd "$ROOT" && cargo build --release --quiet)
+echo "== building the gateway as shipped (cargo build --profile dist)"
+(cd "$ROOT" && cargo build --profile dist --quiet)
 
 WORK="$(mktemp -d)"
 chmod 755 "$WORK" # nginx workers drop root and must read the posts
@@ -87,7 +88,7 @@ PIDS+=($!)
 
 start_gateway() { # dir port → pid
     JSONPLACEHOLDER_URL="http://127.0.0.1:$PORT_UP" RUST_LOG="$LOG" \
-        "$ROOT/target/release/bridgeway" serve --bridges "$1" --listen "127.0.0.1:$2" 2>>"$WORK/gateway.log" >/dev/null &
+        "$ROOT/target/dist/bridgeway" serve --bridges "$1" --listen "127.0.0.1:$2" 2>>"$WORK/gateway.log" >/dev/null &
     echo $!
 }
 wait_ready() { # url

@@ -25,3 +25,6 @@ pub const MAX_JSON_DEPTH: usize = 50;
 pub const MAX_IN_FLIGHT_PER_BRIDGE: usize = 1024;
 /// How often the bridge directory is read again without a change event.
 pub const RESCAN_INTERVAL: Duration = Duration::from_secs(30);
+/// How long the gateway keeps serving after SIGTERM, with `/-/ready` answering 503, before it
+/// stops accepting: the time a load balancer needs to stop sending. 0: stop accepting at once.
+pub const DRAIN_DELAY: Duration = Duration::ZERO;

@@ -1,5 +1,9 @@
 //! The gateway's metrics, in one registry per gateway, rendered at `/-/metrics` as OpenMetrics
-//! text, or as the Prometheus text format for a scraper that asks for that instead.
+//! text, or as the Prometheus text format for a scraper that asks for that instead. The
+//! gateway's own are named `bridgeway_…`; the standard `process_…` ones come from
+//! [`process`], read at each scrape.
+
+pub mod process;
 
 use prometheus_client::encoding::EncodeLabelSet;
 use prometheus_client::metrics::counter::Counter;
@@ -22,6 +26,11 @@ pub struct RequestLabels {
     /// Empty for a path no bridge serves.
     pub bridge: String,
     pub status: u16,
+}
+
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+pub struct VersionLabel {
+    pub version: &'static str,
 }
 
 #[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
@@ -71,7 +80,24 @@ impl Default for Metrics {
 
 impl Metrics {
     pub fn new() -> Self {
-        let mut registry = Registry::with_prefix("bridgeway");
+        // The process metrics at the root, unprefixed as every client library names them; the
+        // gateway's own under `bridgeway_`.
+        let mut root = Registry::default();
+        root.register_collector(Box::new(process::ProcessCollector));
+        let registry = root.sub_registry_with_prefix("bridgeway");
+        // The version as a label on a constant 1, the usual way to put it beside any series
+        // in a query (`* on (instance) group_left(version) bridgeway_build_info`).
+        let build_info = Family::<VersionLabel, Gauge>::default();
+        build_info
+            .get_or_create(&VersionLabel {
+                version: env!("CARGO_PKG_VERSION"),
+            })
+            .set(1);
+        registry.register(
+            "build_info",
+            "The gateway's version, as a label; the value is always 1",
+            build_info,
+        );
         let reloads = Family::<ResultLabel, Counter>::default();
         registry.register(
             "reloads",
@@ -121,7 +147,7 @@ impl Metrics {
             bridge_files_failed.clone(),
         );
         Metrics {
-            registry,
+            registry: root,
             requests,
             request_seconds,
             upstream_seconds,

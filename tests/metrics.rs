@@ -95,6 +95,92 @@ async fn counters_and_histograms_match_the_requests_made() {
     );
 }
 
+/// The samples of `text` (either exposition format) whose name and labels are `series`.
+fn sample(text: &str, series: &str) -> Option<f64> {
+    text.lines()
+        .find_map(|l| l.strip_prefix(series)?.strip_prefix(' '))
+        .and_then(|v| v.parse().ok())
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn build_info_and_process_metrics_of_the_real_binary_are_read_at_each_scrape() {
+    let started = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap()
+        .as_secs_f64();
+    let up = crate::support::upstream_answering_ok().await;
+    let dir = bridge_dir(&[("a.yaml", &bridge("/a", "status"))]);
+    let server = crate::support::Server::start(dir.path(), &[], &[("UP", &up.uri())]).await;
+    let scrape = || async {
+        crate::support::http_client()
+            .get(format!("{}/-/metrics", server.base))
+            .send()
+            .await
+            .unwrap()
+            .text()
+            .await
+            .unwrap()
+    };
+    let first = scrape().await;
+    let build_info = format!(
+        r#"bridgeway_build_info{{version="{}"}}"#,
+        env!("CARGO_PKG_VERSION")
+    );
+    assert_eq!(sample(&first, &build_info), Some(1.0), "{first}");
+    for family in [
+        "# TYPE bridgeway_build_info gauge",
+        "# TYPE process_cpu_seconds counter",
+        "# TYPE process_resident_memory_bytes gauge",
+        "# TYPE process_open_fds gauge",
+        "# TYPE process_start_time_seconds gauge",
+    ] {
+        assert!(first.lines().any(|l| l == family), "{family} in\n{first}");
+    }
+    let resident = sample(&first, "process_resident_memory_bytes").unwrap();
+    assert!(resident > 1e6 && resident < 1e10, "{resident}");
+    assert!(sample(&first, "process_virtual_memory_bytes").unwrap() >= resident);
+    let start = sample(&first, "process_start_time_seconds").unwrap();
+    // Clock ticks (1/100 s) and the boot time's whole seconds: a second either way.
+    assert!(
+        start > started - 2.0 && start < started + 60.0,
+        "started at {start}, the test at {started}"
+    );
+    let max_fds = sample(&first, "process_max_fds").unwrap();
+    let fds_idle = sample(&first, "process_open_fds").unwrap();
+    assert!(
+        fds_idle >= 3.0 && fds_idle <= max_fds,
+        "{fds_idle} of {max_fds}"
+    );
+    let cpu_before = sample(&first, "process_cpu_seconds_total").unwrap();
+
+    // Held-open connections are file descriptors of the gateway; some CPU goes on the requests.
+    let mut held = Vec::new();
+    for _ in 0..20 {
+        let addr = server.base.trim_start_matches("http://");
+        held.push(tokio::net::TcpStream::connect(addr).await.unwrap());
+    }
+    let client = crate::support::http_client();
+    // CPU time counts in clock ticks (10 ms): requests until the count moves, for up to 30 s.
+    let deadline = Instant::now() + Duration::from_secs(30);
+    let (mut later, mut moved) = (String::new(), false);
+    while !moved && Instant::now() < deadline {
+        for _ in 0..20 {
+            let call = client.post(format!("{}/a", server.base));
+            call.json(&json!({ "p": "x" })).send().await.unwrap();
+        }
+        later = scrape().await;
+        let fds = sample(&later, "process_open_fds").is_some_and(|n| n >= fds_idle + 20.0);
+        let cpu = sample(&later, "process_cpu_seconds_total").is_some_and(|c| c > cpu_before);
+        moved = fds && cpu;
+    }
+    assert!(
+        moved,
+        "20 held connections are 20 more descriptors, and requests take CPU time \
+         (was {fds_idle} descriptors, {cpu_before} s):\n{later}"
+    );
+    drop(held);
+}
+
 /// A gateway that has answered a few requests, so that every family has samples.
 async fn gateway_with_traffic() -> (wiremock::MockServer, tempfile::TempDir, TestGateway) {
     let up = crate::support::upstream_answering(vec![

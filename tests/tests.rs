@@ -5,8 +5,10 @@
 
 mod support;
 
+mod admin_port;
 mod auth;
 mod cli;
+mod drain;
 mod escaping;
 mod fetch_post;
 mod genesys_deploy;
@@ -18,7 +20,9 @@ mod layers;
 mod mapping;
 mod metrics;
 mod oauth2_server;
+mod operator_logs;
 mod properties;
+mod rolling_restart;
 mod routing;
 mod secrets_in_logs;
 mod serve_binary;

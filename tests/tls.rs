@@ -63,7 +63,12 @@ async fn tls_gateway(certs: &Path, bridges: &Path, up: &str) -> std::net::Socket
     gateway.reload().unwrap();
     let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
     let addr = listener.local_addr().unwrap();
-    tokio::spawn(bridgeway::serve(gateway, listener, std::future::pending()));
+    tokio::spawn(bridgeway::serve(
+        gateway,
+        listener,
+        bridgeway::server::Surface::All,
+        std::future::pending(),
+    ));
     addr
 }
 

@@ -62,6 +62,10 @@ struct ServeArgs {
     /// Address to listen on.
     #[arg(long, env = "BRIDGEWAY_LISTEN", default_value = "127.0.0.1:8080")]
     listen: SocketAddr,
+    /// Serve the operations endpoints (/-/health, /-/ready, /-/metrics, /-/bridges) on this
+    /// address, plain HTTP, and not on --listen (there /-/… answers 404).
+    #[arg(long, env = "BRIDGEWAY_ADMIN_LISTEN")]
+    admin_listen: Option<SocketAddr>,
     /// Largest inbound request body, in bytes.
     #[arg(long, env = "BRIDGEWAY_MAX_BODY_BYTES", default_value_t = bridgeway::limits::MAX_BODY)]
     max_body_bytes: usize,
@@ -98,7 +102,11 @@ struct ServeArgs {
         default_value_t = bridgeway::limits::MAX_IN_FLIGHT_PER_BRIDGE
     )]
     max_in_flight_per_bridge: usize,
-    /// How long requests in flight may take to finish after SIGTERM or SIGINT.
+    /// After SIGTERM or SIGINT, keep serving this long with /-/ready answering 503, so that load
+    /// balancers stop sending first; then stop accepting (a second signal ends it early).
+    #[arg(long, env = "BRIDGEWAY_DRAIN_DELAY", default_value_t = bridgeway::limits::DRAIN_DELAY.into())]
+    drain_delay: humantime::Duration,
+    /// How long requests in flight may take to finish once the gateway stops accepting.
     #[arg(long, env = "BRIDGEWAY_SHUTDOWN_GRACE", default_value_t = bridgeway::limits::SHUTDOWN_GRACE.into())]
     shutdown_grace: humantime::Duration,
     /// Worker threads, each serving its share of connections start to end (default: one per core).

@@ -77,6 +77,22 @@ impl RequestError {
         }
     }
 
+    /// For a 422, the names of the fields with a problem, comma-separated, each once, in the
+    /// order of the `details`: for the log line. Names come from the bridge's input contract;
+    /// never a value.
+    pub fn fields(&self) -> Option<String> {
+        let RequestError::Input(InputError(problems)) = self else {
+            return None;
+        };
+        let mut names: Vec<&str> = Vec::with_capacity(problems.len());
+        for p in problems {
+            if !p.field.is_empty() && !names.contains(&p.field.as_str()) {
+                names.push(&p.field);
+            }
+        }
+        (!names.is_empty()).then(|| names.join(","))
+    }
+
     /// The JSON error body.
     pub fn to_json(&self, bridge: Option<&str>, request_id: &str) -> Vec<u8> {
         let details = match self {
@@ -117,4 +133,23 @@ struct ErrorFields<'a> {
     details: Option<&'a [FieldProblem]>,
     #[serde(skip_serializing_if = "Option::is_none")]
     upstream_status: Option<u16>,
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn fields_names_each_field_at_fault_once_and_only_for_input_errors() {
+        let error = RequestError::Input(InputError(vec![
+            FieldProblem::new("user_id", "must be at least 1"),
+            FieldProblem::new("email", "is required"),
+            FieldProblem::new("user_id", "must be an integer"),
+            FieldProblem::new("", "the upstream URL could not be built safely"),
+        ]));
+        assert_eq!(error.fields().as_deref(), Some("user_id,email"));
+        let unnamed = RequestError::Input(InputError(vec![FieldProblem::new("", "x")]));
+        assert_eq!(unnamed.fields(), None);
+        assert_eq!(RequestError::NotFound.fields(), None);
+    }
 }

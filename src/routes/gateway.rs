@@ -5,8 +5,10 @@
 //! their start, and keep it to their end: a reload never changes a request half-way and never
 //! makes one fail.
 
+use std::collections::{HashMap, HashSet};
 use std::io;
 use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::Duration;
 
 use arc_swap::ArcSwap;
@@ -72,13 +74,19 @@ impl Settings {
     }
 }
 
-/// State shared by every connection and every worker: the current snapshot, settings, metrics.
+/// State shared by every connection and every worker: the current snapshot, settings, metrics,
+/// and whether the gateway is draining.
+///
+/// The drain flag lives here rather than in the server because it is one fact read by every
+/// listener (each worker's and the admin port's) and set from outside them (the signal
+/// handler): the gateway is the one object they all already share.
 pub struct Gateway {
     snapshot: ArcSwap<Snapshot>,
     loader: Loader,
     settings: Settings,
     metrics: Metrics,
     tls: Option<TlsAcceptor>,
+    draining: AtomicBool,
 }
 
 impl Gateway {
@@ -94,6 +102,7 @@ impl Gateway {
             settings,
             metrics: Metrics::new(),
             tls,
+            draining: AtomicBool::new(false),
         })
     }
 
@@ -107,8 +116,19 @@ impl Gateway {
     }
 
     /// Loads the bridge directory again and swaps the new snapshot in. Requests in flight
-    /// keep the snapshot they started with.
+    /// keep the snapshot they started with. The result is logged at info level.
     pub fn reload(&self) -> io::Result<Arc<Snapshot>> {
+        self.reload_logging(Unchanged::Info)
+    }
+
+    /// A reload for the periodic rescan: as [`reload`](Self::reload), except that when nothing
+    /// changed it logs at debug level, so that an idle gateway does not write a line every
+    /// rescan interval.
+    pub fn rescan(&self) -> io::Result<Arc<Snapshot>> {
+        self.reload_logging(Unchanged::Debug)
+    }
+
+    fn reload_logging(&self, unchanged: Unchanged) -> io::Result<Arc<Snapshot>> {
         let previous = self.snapshot.load_full();
         let next = match self.loader.load(&previous) {
             Ok(next) => Arc::new(next),
@@ -118,14 +138,28 @@ impl Gateway {
                 return Err(e);
             }
         };
-        log_changes(&previous, &next, self.loader.dir());
         let failed = next.files.iter().filter(|f| !f.problems.is_empty()).count();
         self.metrics
             .reload(if failed == 0 { "ok" } else { "partial" });
         self.metrics.bridges_loaded.set(next.served.len() as i64);
         self.metrics.bridge_files_failed.set(failed as i64);
         self.snapshot.store(next.clone());
+        // Logged once swapped in: what the line says is loaded is being served.
+        log_changes(&previous, &next, self.loader.dir(), unchanged);
         Ok(next)
+    }
+
+    /// Starts draining: from now on `/-/ready` answers 503 so that load balancers stop sending
+    /// here, while requests are still served. There is no way back; the process is stopping.
+    pub fn start_draining(&self) {
+        self.draining.store(true, Ordering::Relaxed);
+    }
+
+    /// Has the gateway started draining (a shutdown signal arrived)?
+    pub fn is_draining(&self) -> bool {
+        // Relaxed: a flag read per readiness probe and per response, with nothing else to
+        // order against it; a response a moment late to see it is harmless.
+        self.draining.load(Ordering::Relaxed)
     }
 
     pub fn settings(&self) -> &Settings {
@@ -141,15 +175,101 @@ impl Gateway {
     }
 }
 
-fn log_changes(previous: &Snapshot, next: &Snapshot, dir: &std::path::Path) {
+/// At what level a reload that changed nothing is logged.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Unchanged {
+    Info,
+    Debug,
+}
+
+/// Names listed in one reload log field at most; past it, a count of the rest.
+const MAX_NAMED: usize = 20;
+
+/// Logs each new problem once, then one line naming the files that changed (added or new
+/// contents), were removed, or fail now. The line is at debug level when nothing changed and
+/// the caller asked for that (the periodic rescan); the first load is always logged.
+fn log_changes(previous: &Snapshot, next: &Snapshot, dir: &std::path::Path, unchanged: Unchanged) {
     let was_logged = |p: &crate::bridge::Problem| previous.problems().any(|q| q == p);
+    let mut new_problems = 0;
     for problem in next.problems().filter(|p| !was_logged(p)) {
         tracing::warn!(problem = %problem, "bridge file not loaded");
+        new_problems += 1;
     }
-    tracing::info!(
-        dir = %dir.display(),
-        bridges = next.served.len(),
-        files_with_errors = next.files.iter().filter(|f| !f.problems.is_empty()).count(),
-        "bridges loaded"
-    );
+    let before: HashMap<&str, &str> = previous
+        .files
+        .iter()
+        .map(|f| (f.file.as_str(), f.hash.as_str()))
+        .collect();
+    let now: HashSet<&str> = next.files.iter().map(|f| f.file.as_str()).collect();
+    let changed: Vec<&str> = next
+        .files
+        .iter()
+        .filter(|f| before.get(f.file.as_str()) != Some(&f.hash.as_str()))
+        .map(|f| f.file.as_str())
+        .collect();
+    let removed: Vec<&str> = previous
+        .files
+        .iter()
+        .map(|f| f.file.as_str())
+        .filter(|f| !now.contains(f))
+        .collect();
+    let failed: Vec<&str> = next
+        .files
+        .iter()
+        .filter(|f| !f.problems.is_empty())
+        .map(|f| f.file.as_str())
+        .collect();
+    let nothing_changed =
+        previous.ready && changed.is_empty() && removed.is_empty() && new_problems == 0;
+    let (changed, removed, failed) = (names(&changed), names(&removed), names(&failed));
+    macro_rules! loaded {
+        ($level:ident) => {
+            tracing::$level!(
+                dir = %dir.display(),
+                bridges = next.served.len(),
+                files_with_errors = next.files.iter().filter(|f| !f.problems.is_empty()).count(),
+                changed = changed.as_deref(),
+                removed = removed.as_deref(),
+                failed = failed.as_deref(),
+                "bridges loaded"
+            )
+        };
+    }
+    if nothing_changed && unchanged == Unchanged::Debug {
+        loaded!(debug);
+    } else {
+        loaded!(info);
+    }
+}
+
+/// `a.yaml,b.yaml`, at most [`MAX_NAMED`] names then `… and N more`; `None` when empty, so
+/// that the field is left out of the log line.
+fn names(files: &[&str]) -> Option<String> {
+    if files.is_empty() {
+        return None;
+    }
+    let mut text = files[..files.len().min(MAX_NAMED)].join(",");
+    if files.len() > MAX_NAMED {
+        text.push_str(&format!(" … and {} more", files.len() - MAX_NAMED));
+    }
+    Some(text)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn names_lists_files_and_counts_past_the_cap() {
+        assert_eq!(names(&[]), None);
+        assert_eq!(
+            names(&["a.yaml", "b.yaml"]).as_deref(),
+            Some("a.yaml,b.yaml")
+        );
+        let many: Vec<String> = (0..25).map(|i| format!("f{i:02}.yaml")).collect();
+        let many: Vec<&str> = many.iter().map(String::as_str).collect();
+        let text = names(&many).unwrap();
+        assert!(text.starts_with("f00.yaml,f01.yaml,"), "{text}");
+        assert!(text.ends_with("f19.yaml … and 5 more"), "{text}");
+    }
 }

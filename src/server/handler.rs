@@ -17,11 +17,32 @@ use crate::routes::snapshot::{Lookup, Snapshot};
 use crate::server::ops;
 use crate::stages::fetch::{Client, FetchError, UpstreamRequest, UpstreamResponse};
 
-/// Answers requests for one worker: the gateway's state and the worker's upstream client.
+/// Which paths a listener answers.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Surface {
+    /// Bridge routes and the operations paths `/-/…`: one port for everything (no
+    /// `--admin-listen`).
+    All,
+    /// Bridge routes only: `/-/…` is a path like any other that no bridge serves (404), so
+    /// that metrics and bridge state stay off the public port (`--admin-listen` given).
+    Bridges,
+    /// The operations paths only, everything else 404: the admin port.
+    Ops,
+}
+
+impl Surface {
+    fn serves_ops(self) -> bool {
+        matches!(self, Surface::All | Surface::Ops)
+    }
+}
+
+/// Answers requests for one listener: the gateway's state, the worker's upstream client, and
+/// which paths this listener serves.
 #[derive(Clone)]
 pub struct Handler {
     gateway: Arc<Gateway>,
     client: Client,
+    surface: Surface,
 }
 
 /// What one request came to, before it becomes a response.
@@ -29,6 +50,10 @@ struct Outcome {
     status: StatusCode,
     body: Vec<u8>,
     content_type: &'static str,
+    /// The error code of an error answer, for the log line.
+    error: Option<&'static str>,
+    /// For a 422: the names of the fields with a problem, comma-separated, for the log line.
+    fields: Option<String>,
     upstream_failure: Option<&'static str>,
     bridge: Option<Arc<Bridge>>,
     allow: Option<String>,
@@ -36,8 +61,12 @@ struct Outcome {
 }
 
 impl Handler {
-    pub fn new(gateway: Arc<Gateway>, client: Client) -> Self {
-        Handler { gateway, client }
+    pub fn new(gateway: Arc<Gateway>, client: Client, surface: Surface) -> Self {
+        Handler {
+            gateway,
+            client,
+            surface,
+        }
     }
 
     /// Answers one request. Never fails: every error becomes a JSON error response.
@@ -50,24 +79,31 @@ impl Handler {
         let request_id = request_id::of(request.headers());
         // The URI shares the request's buffer: no copy of the path.
         let (method, uri) = (request.method().clone(), request.uri().clone());
+        // Told before the request is consumed: only HTTP/1 has a `Connection` header.
+        let http1 = request.version() < http::Version::HTTP_2;
         let path = uri.path();
         let snapshot = self.gateway.snapshot();
         let metrics = self.gateway.metrics();
         let outcome = if let Err(error) = self.check_head(request.headers()) {
             failure(None, error.into(), &request_id)
-        } else if path.starts_with("/-/") {
+        } else if path.starts_with("/-/") && self.surface.serves_ops() {
             let accept = request.headers().get(http::header::ACCEPT);
             let accept = accept.and_then(|a| a.to_str().ok());
-            let ops = ops::answer(&snapshot, metrics, &method, path, accept, &request_id);
+            let ops = ops::answer(&self.gateway, &snapshot, &method, path, accept, &request_id);
             Outcome {
                 status: ops.status,
+                error: ops.code,
                 body: ops.body,
                 content_type: ops.content_type,
+                fields: None,
                 upstream_failure: None,
                 bridge: None,
                 allow: ops.allow,
                 upstream: None,
             }
+        } else if self.surface == Surface::Ops {
+            // The admin port serves no bridge, and its 404s are not bridge traffic.
+            failure(None, RequestError::NotFound.into(), &request_id)
         } else {
             let _in_flight = InFlight::enter(&metrics.in_flight);
             let outcome = self.bridge_request(&snapshot, request, &request_id).await;
@@ -93,9 +129,16 @@ impl Handler {
             latency_ms = started.elapsed().as_secs_f64() * 1000.0,
             upstream_status = upstream.map(|u| u.0),
             upstream_ms = upstream.map(|u| u.1.as_secs_f64() * 1000.0),
+            error = outcome.error,
+            fields = outcome.fields.as_deref(),
             "request"
         );
-        to_response(outcome, request_id)
+        // While draining, each HTTP/1 answer closes its connection: a keep-alive client
+        // (a proxy's pool) then opens a new one, which the load balancer, told by /-/ready,
+        // sends elsewhere, instead of finding its idle connection closed under it at the end
+        // of the drain.
+        let close = http1 && self.gateway.is_draining();
+        to_response(outcome, request_id, close)
     }
 
     /// The header limits, checked here so that a request over them gets a JSON error.
@@ -145,6 +188,8 @@ impl Handler {
                 status: StatusCode::OK,
                 body: reply.body,
                 content_type: ops::JSON,
+                error: None,
+                fields: None,
                 upstream_failure: reply.upstream_failure,
                 bridge: Some(bridge),
                 allow: None,
@@ -203,6 +248,8 @@ fn failure(bridge: Option<Arc<Bridge>>, f: Failure, request_id: &str) -> Outcome
             .error
             .to_json(bridge.as_ref().map(|b| b.name.as_str()), request_id),
         content_type: ops::JSON,
+        error: Some(f.error.code()),
+        fields: f.error.fields(),
         upstream_failure: f.error.upstream_failure(),
         bridge,
         allow: None,
@@ -210,7 +257,7 @@ fn failure(bridge: Option<Arc<Bridge>>, f: Failure, request_id: &str) -> Outcome
     }
 }
 
-fn to_response(outcome: Outcome, request_id: String) -> Response<Full<Bytes>> {
+fn to_response(outcome: Outcome, request_id: String, close: bool) -> Response<Full<Bytes>> {
     let mut response = Response::new(Full::new(Bytes::from(outcome.body)));
     *response.status_mut() = outcome.status;
     let headers = response.headers_mut();
@@ -226,6 +273,9 @@ fn to_response(outcome: Outcome, request_id: String) -> Response<Full<Bytes>> {
     }
     if let Some(allow) = outcome.allow.and_then(|a| HeaderValue::from_str(&a).ok()) {
         headers.insert(http::header::ALLOW, allow);
+    }
+    if close {
+        headers.insert(http::header::CONNECTION, HeaderValue::from_static("close"));
     }
     response
 }

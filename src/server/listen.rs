@@ -20,9 +20,13 @@ use socket2::{Domain, Protocol, Socket, Type};
 pub enum ListenError {
     #[error(
         "cannot listen on {addr}: the address is already in use (by another bridgeway or another \
-         program); stop that one or choose another --listen address"
+         program); stop that one or choose another {flag} address"
     )]
-    InUse { addr: SocketAddr },
+    InUse {
+        addr: SocketAddr,
+        /// The flag that gave the address: `--listen` or `--admin-listen`.
+        flag: &'static str,
+    },
     #[error("cannot listen on {addr}")]
     Bind {
         addr: SocketAddr,
@@ -34,9 +38,9 @@ pub enum ListenError {
 }
 
 impl ListenError {
-    fn of(addr: SocketAddr, error: io::Error) -> Self {
+    fn of(addr: SocketAddr, flag: &'static str, error: io::Error) -> Self {
         match error.kind() {
-            io::ErrorKind::AddrInUse => ListenError::InUse { addr },
+            io::ErrorKind::AddrInUse => ListenError::InUse { addr, flag },
             _ => ListenError::Bind {
                 addr,
                 source: error,
@@ -46,11 +50,16 @@ impl ListenError {
 }
 
 /// `workers` listeners (at least one) sharing `addr`, once no other socket holds it. Port 0
-/// becomes one port the kernel picked, shared by every listener.
-pub fn bind(addr: SocketAddr, workers: usize) -> Result<Vec<std::net::TcpListener>, ListenError> {
-    let addr = claim(addr).map_err(|e| ListenError::of(addr, e))?;
+/// becomes one port the kernel picked, shared by every listener. `flag` names where the
+/// address came from, for the error.
+pub fn bind(
+    addr: SocketAddr,
+    workers: usize,
+    flag: &'static str,
+) -> Result<Vec<std::net::TcpListener>, ListenError> {
+    let addr = claim(addr).map_err(|e| ListenError::of(addr, flag, e))?;
     (0..workers.max(1))
-        .map(|_| reuseport_listener(addr).map_err(|e| ListenError::of(addr, e)))
+        .map(|_| reuseport_listener(addr).map_err(|e| ListenError::of(addr, flag, e)))
         .collect()
 }
 
@@ -87,7 +96,7 @@ mod tests {
 
     #[test]
     fn port_zero_gives_every_worker_one_real_port() {
-        let listeners = bind(loopback_any_port(), 3).unwrap();
+        let listeners = bind(loopback_any_port(), 3, "--listen").unwrap();
         let addrs: Vec<_> = listeners.iter().map(|l| l.local_addr().unwrap()).collect();
         assert_ne!(addrs[0].port(), 0);
         assert!(addrs.iter().all(|a| *a == addrs[0]), "{addrs:?}");
@@ -95,11 +104,11 @@ mod tests {
 
     #[test]
     fn an_address_held_by_another_gateway_is_refused() {
-        let first = bind(loopback_any_port(), 2).unwrap();
+        let first = bind(loopback_any_port(), 2, "--listen").unwrap();
         let addr = first[0].local_addr().unwrap();
-        let second = bind(addr, 2).unwrap_err();
+        let second = bind(addr, 2, "--listen").unwrap_err();
         assert!(
-            matches!(second, ListenError::InUse { addr: a } if a == addr),
+            matches!(second, ListenError::InUse { addr: a, .. } if a == addr),
             "{second:?}"
         );
     }
@@ -108,8 +117,9 @@ mod tests {
     fn an_address_held_by_a_plain_listener_is_refused() {
         let holder = std::net::TcpListener::bind(loopback_any_port()).unwrap();
         let addr = holder.local_addr().unwrap();
-        let error = bind(addr, 1).unwrap_err().to_string();
+        let error = bind(addr, 1, "--admin-listen").unwrap_err().to_string();
         assert!(error.contains(&addr.to_string()), "{error}");
         assert!(error.contains("already in use"), "{error}");
+        assert!(error.contains("another --admin-listen address"), "{error}");
     }
 }

@@ -1,6 +1,6 @@
 //! The HTTP server: hyper on per-core tokio runtimes, each worker with its own listener and
 //! upstream client, serving [`Handler`]; TLS termination, the listening address, and the
-//! `/-/…` operations endpoints.
+//! `/-/…` operations endpoints, on the public port or on a separate admin listener.
 
 use std::convert::Infallible;
 use std::future::Future;
@@ -24,15 +24,18 @@ pub mod listen;
 pub mod ops;
 pub mod tls;
 
-pub use handler::Handler;
+pub use handler::{Handler, Surface};
 use listen::ListenError;
 
-/// Serves `gateway` on `listener` until `shutdown` completes, then lets requests in flight
-/// finish for up to the shutdown grace period. The connections accepted here share one
-/// upstream client, whose pooled connections live on the runtime that calls this.
+/// Serves `surface` of `gateway` on `listener` until `shutdown` completes, then lets requests
+/// in flight finish for up to the shutdown grace period. The connections accepted here share
+/// one upstream client, whose pooled connections live on the runtime that calls this. The
+/// admin surface ([`Surface::Ops`]) is plain HTTP even when the gateway has TLS: probes and
+/// scrapers reach it inside the cluster or on loopback.
 pub async fn serve(
     gateway: Arc<Gateway>,
     listener: TcpListener,
+    surface: Surface,
     shutdown: impl Future<Output = ()>,
 ) -> io::Result<()> {
     let mut builder = auto::Builder::new(TokioExecutor::new());
@@ -51,7 +54,9 @@ pub async fn serve(
     let handler = Arc::new(Handler::new(
         gateway.clone(),
         Client::new(settings.max_upstream_body),
+        surface,
     ));
+    let tls = gateway.tls().filter(|_| surface != Surface::Ops);
     tokio::pin!(shutdown);
     loop {
         tokio::select! {
@@ -63,7 +68,7 @@ pub async fn serve(
                         let handler = handler.clone();
                         async move { Ok::<_, Infallible>(handler.handle(req).await) }
                     });
-                    match gateway.tls() {
+                    match tls {
                         None => {
                             let conn = builder.serve_connection(TokioIo::new(tcp), service).into_owned();
                             tokio::spawn(graceful.watch(conn));
@@ -113,9 +118,10 @@ pub fn spawn_workers(
     gateway: Arc<Gateway>,
     addr: SocketAddr,
     workers: usize,
+    surface: Surface,
     shutdown: watch::Receiver<bool>,
 ) -> Result<(SocketAddr, Vec<std::thread::JoinHandle<()>>), ListenError> {
-    let listeners = listen::bind(addr, workers)?;
+    let listeners = listen::bind(addr, workers, "--listen")?;
     let addr = listeners[0]
         .local_addr()
         .map_err(|source| ListenError::Bind { addr, source })?;
@@ -126,7 +132,7 @@ pub fn spawn_workers(
             let (gateway, shutdown) = (gateway.clone(), shutdown.clone());
             std::thread::Builder::new()
                 .name(format!("bridgeway-worker-{i}"))
-                .spawn(move || run_worker(gateway, listener, shutdown))
+                .spawn(move || run_worker(gateway, listener, surface, shutdown))
         })
         .collect::<io::Result<_>>()
         .map_err(ListenError::Worker)?;
@@ -137,6 +143,7 @@ pub fn spawn_workers(
 fn run_worker(
     gateway: Arc<Gateway>,
     listener: std::net::TcpListener,
+    surface: Surface,
     mut shutdown: watch::Receiver<bool>,
 ) {
     let runtime = match tokio::runtime::Builder::new_current_thread()
@@ -151,11 +158,21 @@ fn run_worker(
             let _ = shutdown.wait_for(|stop| *stop).await;
         };
         let served = match TcpListener::from_std(listener) {
-            Ok(listener) => serve(gateway, listener, stopped).await,
+            Ok(listener) => serve(gateway, listener, surface, stopped).await,
             Err(e) => Err(e),
         };
         if let Err(e) = served {
             tracing::error!(error = %e, "worker stopped");
         }
     });
+}
+
+/// The admin listener (`--admin-listen`): one socket, refused like the main address when
+/// anything listens there already. Serve it with [`serve`] and [`Surface::Ops`] on any
+/// runtime; the operations endpoints are cheap, so one is enough.
+pub fn bind_admin(addr: SocketAddr) -> Result<TcpListener, ListenError> {
+    let listener = listen::bind(addr, 1, "--admin-listen")?
+        .pop()
+        .expect("bind returns at least one listener");
+    TcpListener::from_std(listener).map_err(|source| ListenError::Bind { addr, source })
 }

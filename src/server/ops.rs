@@ -1,12 +1,16 @@
 //! The operations endpoints under `/-/`, reserved for the gateway: health, readiness, metrics
 //! and the bridge status page. Nothing here shows a URL, a header value or a secret.
+//!
+//! They are served on the public port, or only on the admin port when `--admin-listen` is
+//! given (see [`Surface`](super::handler::Surface)).
 
 use http::{Method, StatusCode};
 use serde::Serialize;
 use serde_json::json;
 
-use crate::metrics::{Exposition, Metrics};
+use crate::metrics::Exposition;
 use crate::pipeline::RequestError;
+use crate::routes::gateway::Gateway;
 use crate::routes::snapshot::Snapshot;
 
 pub const JSON: &str = "application/json";
@@ -17,6 +21,8 @@ pub struct OpsAnswer {
     pub body: Vec<u8>,
     pub content_type: &'static str,
     pub allow: Option<String>,
+    /// The error code, when the answer is an error body.
+    pub code: Option<&'static str>,
 }
 
 impl OpsAnswer {
@@ -26,15 +32,22 @@ impl OpsAnswer {
             body,
             content_type: JSON,
             allow: None,
+            code: None,
         }
+    }
+
+    fn error(e: RequestError, request_id: &str) -> Self {
+        let mut answer = OpsAnswer::json(e.status(), e.to_json(None, request_id));
+        answer.code = Some(e.code());
+        answer
     }
 }
 
-/// Answers an operations path (`/-/…`); `accept` is the request's `Accept` header, which
-/// chooses the metrics format.
+/// Answers an operations path (`/-/…`) from the gateway and the snapshot the request took;
+/// `accept` is the request's `Accept` header, which chooses the metrics format.
 pub fn answer(
+    gateway: &Gateway,
     snapshot: &Snapshot,
-    metrics: &Metrics,
     method: &Method,
     path: &str,
     accept: Option<&str>,
@@ -42,25 +55,32 @@ pub fn answer(
 ) -> OpsAnswer {
     let known = matches!(path, "/-/health" | "/-/ready" | "/-/bridges" | "/-/metrics");
     if !known {
-        let e = RequestError::NotFound;
-        return OpsAnswer::json(e.status(), e.to_json(None, request_id));
+        return OpsAnswer::error(RequestError::NotFound, request_id);
     }
     if method != Method::GET {
         let e = RequestError::MethodNotAllowed {
             allow: "GET".to_owned(),
         };
-        let mut answer = OpsAnswer::json(e.status(), e.to_json(None, request_id));
+        let mut answer = OpsAnswer::error(e, request_id);
         answer.allow = Some("GET".to_owned());
         return answer;
     }
     let (status, body) = match path {
         "/-/metrics" => {
             let format = Exposition::negotiate(accept);
-            let mut answer = OpsAnswer::json(StatusCode::OK, metrics.render(format).into_bytes());
+            let metrics = gateway.metrics().render(format);
+            let mut answer = OpsAnswer::json(StatusCode::OK, metrics.into_bytes());
             answer.content_type = format.content_type();
             return answer;
         }
+        // Health stays 200 while draining: the process is fine, only leaving.
         "/-/health" => (StatusCode::OK, json!({"status": "ok"})),
+        // Draining first: a gateway told to stop must turn away new traffic even if its first
+        // load never finished.
+        "/-/ready" if gateway.is_draining() => (
+            StatusCode::SERVICE_UNAVAILABLE,
+            json!({"status": "draining"}),
+        ),
         "/-/ready" if snapshot.ready => (StatusCode::OK, json!({"status": "ready"})),
         "/-/ready" => (
             StatusCode::SERVICE_UNAVAILABLE,

@@ -8,6 +8,8 @@ use super::{closed_port, eventually, http_client};
 pub struct Server {
     pub child: Child,
     pub base: String,
+    /// Where `/-/…` is served: the admin address when `--admin-listen` was given, else `base`.
+    pub ops: String,
     pub client: reqwest::Client,
 }
 
@@ -23,20 +25,49 @@ impl Server {
         env: &[(&str, &str)],
         log: Option<&std::path::Path>,
     ) -> Self {
-        let port = closed_port().await;
-        let listen = format!("127.0.0.1:{port}");
+        let listen = format!("127.0.0.1:{}", closed_port().await);
+        Self::start_on(&listen, dir, extra, env, log).await
+    }
+
+    /// Like [`Server::start_logging_to`], listening on `listen`, and waiting until `/-/ready`
+    /// answers 200 (on the admin port if `extra` has `--admin-listen`).
+    pub async fn start_on(
+        listen: &str,
+        dir: &std::path::Path,
+        extra: &[&str],
+        env: &[(&str, &str)],
+        log: Option<&std::path::Path>,
+    ) -> Self {
+        let admin = extra
+            .iter()
+            .position(|a| *a == "--admin-listen")
+            .and_then(|i| extra.get(i + 1))
+            .map(|a| a.to_string())
+            .or_else(|| {
+                extra
+                    .iter()
+                    .find_map(|a| a.strip_prefix("--admin-listen="))
+                    .map(str::to_owned)
+            });
         let mut cmd = Command::new(env!("CARGO_BIN_EXE_bridgeway"));
         cmd.args([
             "serve",
             "--bridges",
             dir.to_str().unwrap(),
             "--listen",
-            &listen,
+            listen,
         ])
         .args(extra)
         .stdout(Stdio::null())
         .stderr(match log {
-            Some(path) => Stdio::from(std::fs::File::create(path).unwrap()),
+            // Appended, so that a restarted server's log follows its predecessor's.
+            Some(path) => Stdio::from(
+                std::fs::OpenOptions::new()
+                    .create(true)
+                    .append(true)
+                    .open(path)
+                    .unwrap(),
+            ),
             None => Stdio::null(),
         });
         for (k, v) in env {
@@ -45,12 +76,13 @@ impl Server {
         let server = Server {
             child: cmd.spawn().unwrap(),
             base: format!("http://{listen}"),
+            ops: format!("http://{}", admin.as_deref().unwrap_or(listen)),
             client: http_client(),
         };
         let ready = eventually(|| async {
             let r = server
                 .client
-                .get(format!("{}/-/ready", server.base))
+                .get(format!("{}/-/ready", server.ops))
                 .send()
                 .await;
             r.is_ok_and(|r| r.status() == 200)

@@ -64,9 +64,14 @@ impl TestGateway {
         let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
         let addr = listener.local_addr().unwrap();
         let (stop, stopped) = oneshot::channel::<()>();
-        tokio::spawn(bridgeway::serve(gateway.clone(), listener, async {
-            let _ = stopped.await;
-        }));
+        tokio::spawn(bridgeway::serve(
+            gateway.clone(),
+            listener,
+            bridgeway::server::Surface::All,
+            async {
+                let _ = stopped.await;
+            },
+        ));
         TestGateway {
             addr,
             gateway,
