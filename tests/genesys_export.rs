@@ -7,7 +7,7 @@ use std::sync::Arc;
 
 use crate::support::{bridge_dir, env_map};
 use bridgeway::bridge::compile_text;
-use bridgeway::genesys::export::input_schema;
+use bridgeway::genesys::export::{input_schema, success_schema};
 use bridgeway::stages::intake::Inbound;
 use proptest::prelude::*;
 use serde_json::{Map, Value, json};
@@ -349,4 +349,21 @@ fn the_agreement_test_sees_both_outcomes() {
             .is_ok();
         assert_eq!((schema_says, gateway_says), (want, want), "{input}");
     }
+}
+
+#[test]
+fn outputs_marked_required_are_required_in_the_success_schema() {
+    let bridge = |on_error: &str| {
+        let text = format!(
+            "route: {{ path: /r }}\n{on_error}upstream: {{ url: \"http://127.0.0.1:9/x\" }}\n\
+             output:\n  id: {{ path: $.id, type: integer, required: true }}\n  \
+             name: {{ path: $.name, type: string }}\n  status: {{ from: status }}\n"
+        );
+        compile_text(Path::new("r.yaml"), &text, &env_map(&[])).unwrap()
+    };
+    let required = |b| success_schema(&b)["required"].clone();
+    // A success without `id` is a 502, so every 200 carries it.
+    assert_eq!(required(bridge("")), json!(["id", "status"]));
+    // With `on_error: output` a failure answers 200 without it: Genesys must not demand it.
+    assert_eq!(required(bridge("on_error: output\n")), json!(["status"]));
 }

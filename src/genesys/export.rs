@@ -9,7 +9,7 @@ use serde::Serialize;
 use serde_json::{Map, Value, json};
 
 use crate::bridge::Bridge;
-use crate::file::{InputType, OutputType};
+use crate::file::{InputType, OnError, OutputType};
 use crate::genesys::rules::{self, MAX_TIMEOUT_SECONDS};
 use crate::stages::auth::InboundAuth;
 use crate::stages::map::{FieldSource, OutputField};
@@ -141,7 +141,9 @@ pub fn input_schema(bridge: &Bridge) -> Value {
     object_schema(bridge, "input", properties, required)
 }
 
-/// The reply as draft-04 JSON Schema. `required` lists the fields the gateway always sends.
+/// The reply as draft-04 JSON Schema. `required` lists the fields the gateway always sends: a
+/// constant, one with a default, and one marked `required` (a success without it is a 502) —
+/// unless `on_error: output` answers 200 without it when the upstream failed.
 pub fn success_schema(bridge: &Bridge) -> Value {
     let properties: Map<String, Value> = bridge
         .output
@@ -153,7 +155,7 @@ pub fn success_schema(bridge: &Bridge) -> Value {
         .output
         .fields
         .iter()
-        .filter(|f| always_present(f))
+        .filter(|f| always_present(f) || (f.required && bridge.on_error == OnError::Status))
         .map(|f| f.name.as_str())
         .collect();
     object_schema(bridge, "output", properties, required)
