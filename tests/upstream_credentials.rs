@@ -20,6 +20,19 @@ fn bridge(route: &str, upstream: &str) -> String {
     )
 }
 
+/// A gateway serving one bridge `NAME.yaml` with `upstream` lines, calling `up`, with `UP` and
+/// one more variable set.
+async fn one_bridge(
+    up: &MockServer,
+    name: &str,
+    upstream: &str,
+    var: (&str, &str),
+) -> (tempfile::TempDir, TestGateway) {
+    let dir = bridge_dir(&[(&format!("{name}.yaml"), &bridge(name, upstream))]);
+    let gw = TestGateway::start(dir.path(), &[("UP", &up.uri()), var]).await;
+    (dir, gw)
+}
+
 /// The one request the upstream received since its last reset.
 async fn only_request(up: &MockServer) -> wiremock::Request {
     let seen = up.received_requests().await.unwrap();
@@ -133,16 +146,11 @@ async fn basic_bearer_and_a_query_api_key_reach_the_upstream_as_configured() {
 #[tokio::test]
 async fn an_api_key_header_carries_the_key() {
     let up = upstream_answering_ok().await;
-    let dir = bridge_dir(&[(
-        "keyheader.yaml",
-        &bridge(
-            "keyheader",
-            "  auth: { api_key: { header: X-Api-Key, value: \"${API_KEY}\" } }\n",
-        ),
-    )]);
-    let gw = TestGateway::start(
-        dir.path(),
-        &[("UP", &up.uri()), ("API_KEY", "key:with=odd+chars/")],
+    let (_dir, gw) = one_bridge(
+        &up,
+        "keyheader",
+        "  auth: { api_key: { header: X-Api-Key, value: \"${API_KEY}\" } }\n",
+        ("API_KEY", "key:with=odd+chars/"),
     )
     .await;
     assert_eq!(gw.post_json("/keyheader", &json!({})).await.status, 200);
@@ -157,16 +165,11 @@ async fn an_api_key_header_carries_the_key() {
 #[tokio::test]
 async fn auth_and_an_authorization_header_never_load_together() {
     let up = upstream_answering_ok().await;
-    let dir = bridge_dir(&[(
-        "both.yaml",
-        &bridge(
-            "both",
-            "  headers: { authorization: \"Bearer x\" }\n  auth: { bearer: \"${API_TOKEN}\" }\n",
-        ),
-    )]);
-    let gw = TestGateway::start(
-        dir.path(),
-        &[("UP", &up.uri()), ("API_TOKEN", "tok-never-shown")],
+    let (_dir, gw) = one_bridge(
+        &up,
+        "both",
+        "  headers: { authorization: \"Bearer x\" }\n  auth: { bearer: \"${API_TOKEN}\" }\n",
+        ("API_TOKEN", "tok-never-shown"),
     )
     .await;
     let error = error_of(&gw, "both.yaml").await.expect("refused at load");

@@ -10,7 +10,7 @@ use http::{HeaderValue, Request, Response, StatusCode};
 use http_body_util::Full;
 
 use crate::bridge::Bridge;
-use crate::pipeline::{self, Context, Credentials, Failure, Observer, RequestError};
+use crate::pipeline::{self, Context, Credentials, Failure, Limits, Observer, RequestError};
 use crate::request_id::{self, X_REQUEST_ID};
 use crate::routes::gateway::Gateway;
 use crate::routes::snapshot::{Lookup, Snapshot};
@@ -43,6 +43,8 @@ pub struct Handler {
     gateway: Arc<Gateway>,
     client: Client,
     surface: Surface,
+    /// The sequence's limits, taken from the settings once: they never change while serving.
+    limits: Limits,
 }
 
 /// What one request came to, before it becomes a response.
@@ -62,10 +64,12 @@ struct Outcome {
 
 impl Handler {
     pub fn new(gateway: Arc<Gateway>, client: Client, surface: Surface) -> Self {
+        let limits = gateway.settings().limits();
         Handler {
             gateway,
             client,
             surface,
+            limits,
         }
     }
 
@@ -179,7 +183,7 @@ impl Handler {
         };
         let cx = Context {
             client: &self.client,
-            limits: self.gateway.settings().limits(),
+            limits: self.limits,
             credentials: Credentials::Check,
         };
         let mut observer = BodyLog { request_id };
