@@ -702,3 +702,350 @@ output: { status: { from: status } }
     assert_eq!(page["connections"][0]["auth"], "basic");
     assert_eq!(page["connections"][0]["token"], Value::Null);
 }
+
+/// Mutual TLS: an https upstream that requires a client certificate from a private CA.
+mod mutual_tls {
+    use std::convert::Infallible;
+    use std::sync::Arc;
+
+    use bytes::Bytes;
+    use http_body_util::Full;
+    use hyper_util::rt::TokioIo;
+    use rcgen::{BasicConstraints, CertificateParams, CertifiedIssuer, DnType, IsCa, KeyPair};
+    use rustls::RootCertStore;
+    use rustls::server::WebPkiClientVerifier;
+    use rustls_pki_types::CertificateDer;
+    use serde_json::json;
+    use tokio::net::TcpListener;
+
+    use crate::support::{TestGateway, bridge_dir};
+
+    struct Ca(CertifiedIssuer<'static, KeyPair>);
+
+    impl Ca {
+        fn new() -> Self {
+            let mut params = CertificateParams::new(Vec::<String>::new()).unwrap();
+            params.is_ca = IsCa::Ca(BasicConstraints::Unconstrained);
+            Ca(CertifiedIssuer::self_signed(params, KeyPair::generate().unwrap()).unwrap())
+        }
+
+        /// A leaf for `names` with common name `cn`: (certificate PEM, key PEM).
+        fn leaf(&self, names: &[&str], cn: &str) -> (String, String) {
+            let key = KeyPair::generate().unwrap();
+            let mut params =
+                CertificateParams::new(names.iter().map(|n| n.to_string()).collect::<Vec<_>>())
+                    .unwrap();
+            params.distinguished_name.push(DnType::CommonName, cn);
+            let cert = params.signed_by(&key, &self.0).unwrap();
+            (cert.pem(), key.serialize_pem())
+        }
+    }
+
+    /// An https server on 127.0.0.1 that requires a client certificate issued by `ca`, and
+    /// answers `{"client_certificates": N}`.
+    async fn upstream_requiring_client_certificates(ca: &Ca) -> u16 {
+        use rustls_pki_types::PrivateKeyDer;
+        use rustls_pki_types::pem::PemObject;
+        bridgeway::stages::fetch::install_crypto_provider();
+        let (cert, key) = ca.leaf(&["localhost", "127.0.0.1"], "upstream");
+        let chain: Vec<CertificateDer<'static>> = CertificateDer::pem_slice_iter(cert.as_bytes())
+            .map(Result::unwrap)
+            .collect();
+        let key = PrivateKeyDer::from_pem_slice(key.as_bytes()).unwrap();
+        let mut roots = RootCertStore::empty();
+        roots.add(ca.0.der().clone()).unwrap();
+        let verifier = WebPkiClientVerifier::builder(Arc::new(roots))
+            .build()
+            .unwrap();
+        let config = rustls::ServerConfig::builder()
+            .with_client_cert_verifier(verifier)
+            .with_single_cert(chain, key)
+            .unwrap();
+        let acceptor = tokio_rustls::TlsAcceptor::from(Arc::new(config));
+        let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let port = listener.local_addr().unwrap().port();
+        tokio::spawn(async move {
+            loop {
+                let Ok((tcp, _)) = listener.accept().await else {
+                    return;
+                };
+                let acceptor = acceptor.clone();
+                tokio::spawn(async move {
+                    let Ok(tls) = acceptor.accept(tcp).await else {
+                        return;
+                    };
+                    let presented = tls.get_ref().1.peer_certificates().map_or(0, <[_]>::len);
+                    let service = hyper::service::service_fn(move |_req| async move {
+                        let body = json!({ "client_certificates": presented }).to_string();
+                        Ok::<_, Infallible>(
+                            hyper::Response::builder()
+                                .header("content-type", "application/json")
+                                .body(Full::new(Bytes::from(body)))
+                                .unwrap(),
+                        )
+                    });
+                    let _ = hyper::server::conn::http1::Builder::new()
+                        .serve_connection(TokioIo::new(tls), service)
+                        .await;
+                });
+            }
+        });
+        port
+    }
+
+    const BRIDGE: &str = r#"
+route: { path: /secure }
+upstream: { connection: secure, url: /who }
+output: { presented: { path: $.client_certificates, type: integer } }
+"#;
+
+    fn connection(tls: &str) -> String {
+        format!(
+            "kind: connection\nname: secure\nbase_url: \"https://localhost:${{PORT}}\"\ntls: {tls}\n"
+        )
+    }
+
+    #[tokio::test]
+    async fn a_client_certificate_and_a_private_ca_reach_an_upstream_that_requires_them() {
+        let ca = Ca::new();
+        let port = upstream_requiring_client_certificates(&ca)
+            .await
+            .to_string();
+        let dir = bridge_dir(&[
+            (
+                "secure.yaml",
+                &connection(
+                    "{ ca_file: certs/ca.pem, client_cert: certs/client.pem, client_key: certs/client.key }",
+                ),
+            ),
+            ("call.yaml", BRIDGE),
+        ]);
+        let certs = dir.path().join("certs");
+        std::fs::create_dir(&certs).unwrap();
+        std::fs::write(certs.join("ca.pem"), ca.0.pem()).unwrap();
+        let (cert, key) = ca.leaf(&["gateway.example"], "bridgeway");
+        std::fs::write(certs.join("client.pem"), cert).unwrap();
+        std::fs::write(certs.join("client.key"), key).unwrap();
+        let gw = TestGateway::start(dir.path(), &[("PORT", &port)]).await;
+        let reply = gw.post_json("/secure", &json!({})).await;
+        assert_eq!(reply.status, 200, "{}", reply.text);
+        assert_eq!(reply.json, json!({"presented": 1}));
+
+        // Without the client certificate the upstream refuses it. In TLS 1.3 the client's
+        // handshake ends before the server has judged its certificate, so the refusal arrives
+        // as the request is sent: either code is a 502 the caller can act on.
+        std::fs::write(
+            dir.path().join("secure.yaml"),
+            connection("{ ca_file: certs/ca.pem }"),
+        )
+        .unwrap();
+        gw.gateway.reload().unwrap();
+        let reply = gw.post_json("/secure", &json!({})).await;
+        assert_eq!(reply.status, 502, "{}", reply.text);
+        let code = reply.error_code().to_owned();
+        assert!(
+            code == "upstream_unreachable" || code == "upstream_failed",
+            "{}",
+            reply.text
+        );
+
+        // Half an identity, or a file that is not there, never loads: named with the key.
+        std::fs::write(
+            dir.path().join("secure.yaml"),
+            connection("{ ca_file: certs/ca.pem, client_cert: certs/client.pem }"),
+        )
+        .unwrap();
+        std::fs::write(
+            dir.path().join("other.yaml"),
+            connection("{ ca_file: certs/missing.pem }").replace("name: secure", "name: other"),
+        )
+        .unwrap();
+        gw.gateway.reload().unwrap();
+        let page = gw.get("/-/bridges").await.json;
+        let text = page["files"].to_string();
+        assert!(
+            text.contains("give both `client_cert` and `client_key`"),
+            "{text}"
+        );
+        assert!(text.contains("tls.ca_file: cannot read"), "{text}");
+        assert!(text.contains("missing.pem"), "{text}");
+    }
+}
+
+/// No client secret and no token, in any form, reaches the real binary's logs (debug, bodies,
+/// JSON), the status page, the metrics, an error body, or the output of `check` and `try`;
+/// `try` shows the token step masked.
+mod no_secret {
+    use std::sync::Arc;
+
+    use base64::Engine;
+    use serde_json::json;
+
+    use super::{LOOKUP, connection};
+    use crate::support::oauth2::{AuthServer, ODD_CLIENT, Options, POST_CLIENT};
+    use crate::support::resource::{Refuse, ResourceServer};
+    use crate::support::{Server, bridge_dir};
+
+    fn bridgeway(args: &[String], env: &[(String, String)]) -> String {
+        let mut cmd = std::process::Command::new(env!("CARGO_BIN_EXE_bridgeway"));
+        cmd.args(args).env_remove("BRIDGEWAY_BRIDGES");
+        for (k, v) in env {
+            cmd.env(k, v);
+        }
+        let out = cmd.output().expect("the binary runs");
+        format!(
+            "{}{}",
+            String::from_utf8_lossy(&out.stdout),
+            String::from_utf8_lossy(&out.stderr)
+        )
+    }
+
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn tokens_and_client_secrets_stay_out_of_every_output() {
+        let auth = Arc::new(AuthServer::start(Options::default()).await);
+        let resource = ResourceServer::start(auth.clone(), Refuse::Nothing).await;
+        // Basic with a secret form-encoding changes, and client_secret_post.
+        let post = connection("    client_auth: body\n")
+            .replace("name: crm", "name: posted")
+            .replace("${CLIENT_ID}", "${POST_ID}")
+            .replace("${CLIENT_SECRET}", "${POST_SECRET}");
+        let wrong = connection("")
+            .replace("name: crm", "name: wrong")
+            .replace("${CLIENT_SECRET}", "${WRONG_SECRET}");
+        let dir = bridge_dir(&[
+            ("crm.yaml", &connection("")),
+            ("posted.yaml", &post),
+            ("wrong.yaml", &wrong),
+            ("lookup.yaml", LOOKUP),
+            (
+                "lookup-posted.yaml",
+                &LOOKUP
+                    .replace("/lookup", "/lookup-posted")
+                    .replace("connection: crm", "connection: posted"),
+            ),
+            (
+                "lookup-wrong.yaml",
+                &LOOKUP
+                    .replace("/lookup", "/lookup-wrong")
+                    .replace("connection: crm", "connection: wrong"),
+            ),
+        ]);
+        let wrong_secret = "wrong-secret-a1b2c3";
+        let env: Vec<(String, String)> = [
+            ("UP", resource.url.as_str()),
+            ("TOKEN_URL", &auth.token_url()),
+            ("CLIENT_ID", ODD_CLIENT.id),
+            ("CLIENT_SECRET", ODD_CLIENT.secret),
+            ("POST_ID", POST_CLIENT.id),
+            ("POST_SECRET", POST_CLIENT.secret),
+            ("WRONG_SECRET", wrong_secret),
+            ("RUST_LOG", "debug"),
+        ]
+        .iter()
+        .map(|(k, v)| (k.to_string(), v.to_string()))
+        .collect();
+        let logs = tempfile::tempdir().unwrap();
+        let log = logs.path().join("gateway.log");
+        let pairs: Vec<(&str, &str)> = env.iter().map(|(k, v)| (k.as_str(), v.as_str())).collect();
+        let server = Server::start_logging_to(
+            dir.path(),
+            &["--log-bodies", "--log-format", "json"],
+            &pairs,
+            Some(&log),
+        )
+        .await;
+        let mut seen = String::new();
+        for route in ["/lookup", "/lookup-posted", "/lookup-wrong", "/lookup"] {
+            let reply = server
+                .client
+                .post(format!("{}{route}", server.base))
+                .json(&json!({"id": "1"}))
+                .send()
+                .await
+                .unwrap();
+            seen.push_str(&reply.text().await.unwrap());
+        }
+        resource.refuse(Refuse::Everything);
+        for route in ["/lookup", "/lookup-posted"] {
+            let reply = server
+                .client
+                .post(format!("{}{route}", server.base))
+                .json(&json!({"id": "1"}))
+                .send()
+                .await
+                .unwrap();
+            assert_eq!(reply.status(), 502);
+            seen.push_str(&reply.text().await.unwrap());
+        }
+        for page in ["/-/bridges", "/-/metrics"] {
+            let reply = server
+                .client
+                .get(format!("{}{page}", server.base))
+                .send()
+                .await;
+            seen.push_str(&reply.unwrap().text().await.unwrap());
+        }
+        resource.refuse(Refuse::Nothing);
+        let bridges = dir.path().to_str().unwrap().to_owned();
+        let runs = [
+            vec!["check", "--bridges", &bridges],
+            vec![
+                "try",
+                "lookup",
+                "--input",
+                r#"{"id": "2"}"#,
+                "--bridges",
+                &bridges,
+            ],
+            vec![
+                "try",
+                "lookup-wrong",
+                "--input",
+                r#"{"id": "2"}"#,
+                "--bridges",
+                &bridges,
+            ],
+        ];
+        let mut printed = String::new();
+        for args in runs {
+            let args: Vec<String> = args.iter().map(|a| a.to_string()).collect();
+            let env = env.clone();
+            let text = tokio::task::spawn_blocking(move || bridgeway(&args, &env))
+                .await
+                .unwrap();
+            printed.push_str(&text);
+        }
+        assert!(printed.contains("token    fetched in"), "{printed}");
+        assert!(printed.contains("Bearer ***"), "{printed}");
+        assert!(printed.contains("token    failed: "), "{printed}");
+        assert!(printed.contains("invalid_client"), "{printed}");
+        drop(server);
+        let logged = std::fs::read_to_string(&log).unwrap();
+        assert!(logged.contains("upstream_auth_failed"), "{logged}");
+
+        let stats = auth.stats().await;
+        assert!(stats.issued.len() >= 4, "{stats:?}");
+        let b64 = |s: String| base64::engine::general_purpose::STANDARD.encode(s);
+        let form = |s: &str| form_urlencoded::byte_serialize(s.as_bytes()).collect::<String>();
+        let mut secrets = vec![
+            ODD_CLIENT.secret.to_owned(),
+            form(ODD_CLIENT.secret),
+            b64(format!("{}:{}", ODD_CLIENT.id, form(ODD_CLIENT.secret))),
+            POST_CLIENT.secret.to_owned(),
+            wrong_secret.to_owned(),
+        ];
+        secrets.extend(stats.issued.iter().cloned());
+        for (what, text) in [
+            ("replies and pages", &seen),
+            ("check and try", &printed),
+            ("the log", &logged),
+        ] {
+            for secret in &secrets {
+                assert!(
+                    !text.contains(secret.as_str()),
+                    "{secret} in {what}:\n{text}"
+                );
+            }
+        }
+    }
+}
