@@ -11,6 +11,7 @@ mod cli;
 mod connections;
 mod drain;
 mod escaping;
+mod examples;
 mod fetch_post;
 mod genesys_deploy;
 mod genesys_export;
