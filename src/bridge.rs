@@ -15,7 +15,7 @@ use crate::file::{self, BridgeFile, Location, OnError};
 use crate::metrics::BridgeMeters;
 use crate::stages::auth::InboundAuth;
 use crate::stages::map::OutputMapping;
-use crate::stages::render::{UpstreamTemplate, parse_method};
+use crate::stages::render::{UpstreamTemplate, parse_method, quoted_input_warnings};
 use crate::stages::validate::InputContract;
 
 /// One compiled bridge.
@@ -30,6 +30,8 @@ pub struct Bridge {
     pub upstream: UpstreamTemplate,
     pub output: OutputMapping,
     pub on_error: OnError,
+    /// What `check` warns about (key-path first, like errors); the bridge loads regardless.
+    pub warnings: Vec<String>,
     /// Values from the environment that must never be shown.
     pub secrets: Secrets,
     /// Requests this bridge is answering now (bounded by the server's per-bridge limit).
@@ -82,7 +84,13 @@ pub fn compile_file(
     env: &Arc<dyn EnvSource>,
 ) -> (Result<Bridge, Vec<Problem>>, Vec<FileRead>) {
     let (parsed, reads) = file::parse_in(text, env, file.parent());
-    (compile_parsed(file, parsed), reads)
+    let compiled = compile_parsed(file, parsed);
+    if let Ok(bridge) = &compiled {
+        for warning in &bridge.warnings {
+            tracing::warn!(file = %file.display(), %warning, "bridge warning");
+        }
+    }
+    (compiled, reads)
 }
 
 fn compile_parsed(file: &Path, parsed: file::Parsed) -> Result<Bridge, Vec<Problem>> {
@@ -101,15 +109,20 @@ fn compile_parsed(file: &Path, parsed: file::Parsed) -> Result<Bridge, Vec<Probl
         .file_stem()
         .and_then(|s| s.to_str())
         .unwrap_or_default();
-    compile(parsed, stem, secrets).map_err(|messages| {
-        // A value from the environment never reaches a message, whatever its variable's name.
-        let mut all = Secrets::default();
-        expansions.iter().for_each(|e| all.add(&e.value));
-        messages
-            .into_iter()
-            .map(|m| Problem::new(file, all.mask(&m)))
-            .collect()
-    })
+    // A value from the environment never reaches a message, whatever its variable's name.
+    let mut all = Secrets::default();
+    expansions.iter().for_each(|e| all.add(&e.value));
+    compile(parsed, stem, secrets)
+        .map(|mut bridge| {
+            bridge.warnings = bridge.warnings.iter().map(|w| all.mask(w)).collect();
+            bridge
+        })
+        .map_err(|messages| {
+            messages
+                .into_iter()
+                .map(|m| Problem::new(file, all.mask(&m)))
+                .collect()
+        })
 }
 
 /// Compiles a parsed file; `stem` names the bridge when the file does not.
@@ -156,9 +169,10 @@ pub fn compile(file: BridgeFile, stem: &str, mut secrets: Secrets) -> Result<Bri
     if let Some(upstream) = &upstream {
         upstream.auth_secrets.iter().for_each(|v| secrets.add(v));
     }
-    let output = OutputMapping::compile(&file.output)
+    let output = OutputMapping::compile(&file.output, &declared)
         .map_err(|e| errs.extend(e))
         .ok();
+    let warnings = quoted_input_warnings(&file.upstream, &file.input);
     match (method, auth, input, upstream, output) {
         (Some(method), Some(auth), Some(input), Some(upstream), Some(output))
             if errs.is_empty() =>
@@ -173,6 +187,7 @@ pub fn compile(file: BridgeFile, stem: &str, mut secrets: Secrets) -> Result<Bri
                 upstream,
                 output,
                 on_error: file.on_error,
+                warnings,
                 secrets,
                 in_flight: AtomicUsize::new(0),
                 meters: BridgeMeters::default(),
@@ -232,7 +247,7 @@ mod tests {
     fn reports_every_problem_of_a_file() {
         let problems = compile_str(
             "name: Bad_Name\nroute: {path: /-/x}\ninput: {a: {type: integer, pattern: x}}\n\
-             upstream: {url: 'http://h/{{input.b}}'}\noutput: {o: {path: title}}\n",
+             upstream: {url: 'http://h/{{input.b}}'}\noutput: {o: {path: '$.items['}}\n",
             &[],
         )
         .unwrap_err();

@@ -260,7 +260,7 @@ proptest! {
                 body: bytes.into(),
                 elapsed: Duration::from_millis(1),
             };
-            if let Ok(reply) = bridge.output.reply(&response) {
+            if let Ok(reply) = bridge.output.reply(&response, &Value::Null) {
                 prop_assert!(serde_json::from_slice::<Value>(&reply).is_ok(), "a reply is JSON");
             }
         }

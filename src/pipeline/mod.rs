@@ -17,6 +17,7 @@ use std::time::Duration;
 
 use bytes::Bytes;
 use http::StatusCode;
+use serde_json::Value;
 
 use crate::bridge::Bridge;
 use crate::file::OnError;
@@ -111,10 +112,11 @@ where
     };
     observer.intake(bridge, &intake.bytes);
     let _place = Place::take(&bridge.in_flight, cx.limits.max_in_flight_per_bridge)?;
+    // The input is kept across the upstream call: reply templates read it.
+    let input = bridge.input.validate(intake.parse()?)?;
+    drop(intake);
+    observer.validated(bridge, &input);
     let request = {
-        let input = bridge.input.validate(intake.parse()?)?;
-        drop(intake);
-        observer.validated(bridge, &input);
         let mut request = bridge.upstream.render(&input, request_id)?;
         request.keep_headers = bridge.output.reads_headers();
         request
@@ -126,7 +128,7 @@ where
         .as_ref()
         .ok()
         .map(|r| (r.status.as_u16(), r.elapsed));
-    match map(bridge, fetched) {
+    match map(bridge, fetched, input.fields()) {
         (Ok(body), upstream_failure) => Ok(Reply {
             body,
             upstream,
@@ -142,9 +144,10 @@ where
 fn map(
     bridge: &Bridge,
     fetched: Result<UpstreamResponse, FetchError>,
+    input: &Value,
 ) -> (Result<Vec<u8>, RequestError>, Option<&'static str>) {
     let (response, error) = match fetched {
-        Ok(response) => match bridge.output.reply(&response) {
+        Ok(response) => match bridge.output.reply(&response, input) {
             Ok(body) => return (Ok(body), None),
             Err(error) => (Some(response), RequestError::from(error)),
         },
@@ -155,10 +158,12 @@ fn map(
         OnError::Status => (Err(error), kind),
         OnError::Output => {
             let status: StatusCode = error.status();
-            let body =
-                bridge
-                    .output
-                    .reply_to_failure(response.as_ref(), status, &error.to_string());
+            let body = bridge.output.reply_to_failure(
+                response.as_ref(),
+                status,
+                &error.to_string(),
+                input,
+            );
             (Ok(body), kind)
         }
     }
