@@ -6,7 +6,7 @@ use serde_json::{Value, json};
 use wiremock::matchers::path;
 use wiremock::{Mock, MockServer, ResponseTemplate};
 
-const CONTACTS: &str = r#"
+pub const CONTACTS: &str = r#"
 route: { path: /contacts }
 input:
   case: { type: string, required: true, pattern: "^[a-z-]+$" }
@@ -59,7 +59,7 @@ fn record(id: &str, name: &str, email: Value, account: Value, score: Value) -> V
     })
 }
 
-fn answers() -> Vec<(&'static str, Value)> {
+pub fn answers() -> Vec<(&'static str, Value)> {
     let several = vec![
         record(
             "003A",
