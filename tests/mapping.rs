@@ -148,11 +148,11 @@ async fn a_bad_default_or_constant_is_refused_at_load() {
         .unwrap()
         .to_owned();
     assert!(
-        error.contains("output.n: default: expected an integer"),
+        error.contains("output.n.default: expected an integer"),
         "{error}"
     );
     assert!(
-        error.contains("output.c: expected a string, got an array"),
+        error.contains("output.c.value: expected a string, got an array"),
         "{error}"
     );
 }

@@ -140,7 +140,7 @@ fn source(
         });
     }
     if let Some(from) = &spec.from {
-        return parse_from(from.as_str()).map_err(|e| vec![format!("{key}: {e}")]);
+        return parse_from(from.as_str()).map_err(|e| at_key("from", e));
     }
     if let Some(value) = &spec.value {
         let items = match &spec.items {
@@ -149,7 +149,7 @@ fn source(
         };
         return coerce(value.0.clone(), spec.kind, items)
             .map(FieldSource::Value)
-            .map_err(|e| vec![format!("{key}: {e}")]);
+            .map_err(|e| at_key("value", e));
     }
     if let Some(path) = &spec.count {
         return counted(path.as_str())
@@ -286,7 +286,7 @@ fn default(
         )),
         (d, items) => coerce(d.clone(), kind, items.as_ref().and_then(Items::scalar))
             .map(Some)
-            .map_err(|e| vec![format!("{key}: default: {e}")]),
+            .map_err(fail),
     }
 }
 
