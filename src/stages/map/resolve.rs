@@ -156,7 +156,12 @@ impl OutputField {
         };
         let limit = self.max_items.unwrap_or(usize::MAX);
         let mut records = Vec::new();
-        for (at, element) in elements.into_iter().filter(|e| !e.is_null()).enumerate() {
+        // `at` is the element's place among the matches, so an error points into the answer.
+        for (at, element) in elements
+            .into_iter()
+            .enumerate()
+            .filter(|(_, e)| !e.is_null())
+        {
             if records.len() == limit {
                 break;
             }
