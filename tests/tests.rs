@@ -24,6 +24,8 @@ mod metrics;
 mod oauth2_server;
 mod operator_logs;
 mod properties;
+mod query_languages;
+mod records;
 mod rolling_restart;
 mod routing;
 mod secrets_in_logs;
