@@ -11,6 +11,7 @@ use std::sync::atomic::AtomicUsize;
 use http::Method;
 
 use crate::file::env::{EnvSource, FileRead, Secrets};
+use crate::file::locate::KeyMap;
 use crate::file::{self, BridgeFile, Location, OnError};
 use crate::metrics::BridgeMeters;
 use crate::stages::auth::InboundAuth;
@@ -63,6 +64,24 @@ impl Problem {
             message: message.into(),
         }
     }
+
+    /// Problems found after parsing, each placed at the key its message begins with
+    /// (`output.name.path: …`) in `text`, the file's contents.
+    pub fn located(
+        file: &Path,
+        text: &str,
+        messages: impl IntoIterator<Item = String>,
+    ) -> Vec<Problem> {
+        let keys = KeyMap::of(text);
+        messages
+            .into_iter()
+            .map(|message| Problem {
+                file: file.to_owned(),
+                location: keys.locate(&message),
+                message,
+            })
+            .collect()
+    }
 }
 
 /// Parses and compiles the text of one bridge file.
@@ -82,16 +101,19 @@ pub fn compile_file(
     env: &Arc<dyn EnvSource>,
 ) -> (Result<Bridge, Vec<Problem>>, Vec<FileRead>) {
     let (parsed, reads) = file::parse_in(text, env, file.parent());
-    (compile_parsed(file, parsed), reads)
+    (compile_parsed(file, text, parsed), reads)
 }
 
-fn compile_parsed(file: &Path, parsed: file::Parsed) -> Result<Bridge, Vec<Problem>> {
-    let (parsed, expansions) = parsed.map_err(|e| {
-        vec![Problem {
-            file: file.to_owned(),
-            location: e.location,
-            message: e.message,
-        }]
+fn compile_parsed(file: &Path, text: &str, parsed: file::Parsed) -> Result<Bridge, Vec<Problem>> {
+    let (parsed, expansions) = parsed.map_err(|errors| {
+        errors
+            .into_iter()
+            .map(|e| Problem {
+                file: file.to_owned(),
+                location: e.location,
+                message: e.message,
+            })
+            .collect::<Vec<_>>()
     })?;
     let mut secrets = Secrets::default();
     for e in expansions.iter().filter(|e| e.is_secret()) {
@@ -105,10 +127,8 @@ fn compile_parsed(file: &Path, parsed: file::Parsed) -> Result<Bridge, Vec<Probl
         // A value from the environment never reaches a message, whatever its variable's name.
         let mut all = Secrets::default();
         expansions.iter().for_each(|e| all.add(&e.value));
-        messages
-            .into_iter()
-            .map(|m| Problem::new(file, all.mask(&m)))
-            .collect()
+        let masked = messages.into_iter().map(|m| all.mask(&m));
+        Problem::located(file, text, masked)
     })
 }
 
@@ -117,14 +137,12 @@ pub fn compile(file: BridgeFile, stem: &str, mut secrets: Secrets) -> Result<Bri
     let mut errs = Vec::new();
     let name = file.name.as_ref().map_or(stem, |n| n.as_str()).to_owned();
     if !is_bridge_name(&name) {
-        let whence = if file.name.is_some() {
-            ""
-        } else {
-            " (taken from the file name; set `name:`)"
-        };
-        errs.push(format!(
-            "name `{name}`{whence} must match [a-z0-9][a-z0-9-]*"
-        ));
+        errs.push(match file.name {
+            Some(_) => format!("name: `{name}` must match [a-z0-9][a-z0-9-]*"),
+            None => format!(
+                "name `{name}` (taken from the file name; set `name:`) must match [a-z0-9][a-z0-9-]*"
+            ),
+        });
     }
     let method = parse_method(file.route.method.as_ref(), "POST")
         .map_err(|e| errs.push(format!("route.method: {e}")))
@@ -238,10 +256,12 @@ mod tests {
         .unwrap_err();
         let text: Vec<String> = problems.iter().map(ToString::to_string).collect();
         assert_eq!(problems.len(), 5, "{text:#?}");
-        assert!(
-            text.iter().all(|t| t.starts_with("bridges/t.yaml: ")),
-            "{text:#?}"
-        );
+        let at: Vec<_> = problems
+            .iter()
+            .map(|p| p.location.map(|l| (l.line, l.column)))
+            .collect();
+        let want = [(1, 7), (2, 15), (3, 28), (4, 17), (5, 20)];
+        assert_eq!(at, want.map(Some), "{text:#?}");
     }
 
     #[test]

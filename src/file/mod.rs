@@ -15,6 +15,8 @@ use serde::de::{self, Deserializer, MapAccess, Visitor};
 use serde_json::Value;
 
 pub mod env;
+pub mod locate;
+mod shape;
 
 use env::{EnvSource, Expansion, FileRead};
 
@@ -311,8 +313,9 @@ pub struct ParseError {
     pub location: Option<Location>,
 }
 
-/// A parsed file and the values it took from the environment and from files.
-pub type Parsed = Result<(BridgeFile, Vec<Expansion>), ParseError>;
+/// A parsed file and the values it took from the environment and from files; or every shape
+/// problem the file has (at least one).
+pub type Parsed = Result<(BridgeFile, Vec<Expansion>), Vec<ParseError>>;
 
 /// Parses one bridge file, expanding `${VAR}` from `env`, and returns the values it took from
 /// the environment alongside. `${file:PATH}` is read relative to the working directory.
@@ -330,19 +333,52 @@ pub fn parse_in(
 ) -> (Parsed, Vec<FileRead>) {
     let (result, used, files) =
         env::with_scope(env, base, || serde_yaml::from_str::<BridgeFile>(text));
-    (into_parsed(result, used), files)
-}
-
-fn into_parsed(result: Result<BridgeFile, serde_yaml::Error>, used: Vec<Expansion>) -> Parsed {
-    match result {
-        Ok(file) => Ok((file, used)),
-        Err(e) => Err(ParseError {
+    let first = match result {
+        Ok(file) => return (Ok((file, used)), files),
+        Err(e) => ParseError {
             location: e.location().map(|l| Location {
                 line: l.line(),
                 column: l.column(),
             }),
             message: strip_location(&e.to_string()),
-        }),
+        },
+    };
+    // The second reading's files are not kept: the first one's are what a reload watches.
+    let (more, used, _) = env::with_scope(env, base, || shape::every_problem(text));
+    let mut values = env::Secrets::default();
+    used.iter().for_each(|e| values.add(&e.value));
+    let mut errors = vec![first];
+    for e in more {
+        let message = values.mask(&e.message);
+        let same_place = |f: &ParseError| e.location.is_some() && f.location == e.location;
+        if !errors.iter().any(|f| f.message == message || same_place(f)) {
+            errors.push(ParseError { message, ..e });
+        }
+    }
+    errors.sort_by_key(|e| e.location.map_or((usize::MAX, 0), |l| (l.line, l.column)));
+    errors.iter_mut().for_each(|e| suggest(e, text));
+    (Err(errors), files)
+}
+
+/// Adds what to write instead, where the mistake is a common one.
+fn suggest(error: &mut ParseError, text: &str) {
+    let Some(at) = error.location else { return };
+    let rest = text
+        .lines()
+        .nth(at.line.saturating_sub(1))
+        .and_then(|line| line.get(line.char_indices().nth(at.column - 1)?.0..))
+        .unwrap_or_default();
+    // The position is the value's or its key's.
+    let rest = match rest.split_once(": ") {
+        Some((_, value)) if !rest.starts_with("{{") => value.trim_start(),
+        _ => rest,
+    };
+    // `X: {{input.id}}` is YAML for a mapping inside a mapping, not a template.
+    if error.message.contains("invalid type: map") && rest.starts_with("{{") {
+        let template = rest.rfind("}}").map_or(rest, |end| &rest[..end + 2]);
+        error.message.push_str(&format!(
+            "; a value that starts with `{{{{` must be quoted: write \"{template}\""
+        ));
     }
 }
 
@@ -360,6 +396,10 @@ mod tests {
     use std::collections::HashMap;
 
     fn parse_with(text: &str, pairs: &[(&str, &str)]) -> Result<BridgeFile, ParseError> {
+        parse_all(text, pairs).map_err(|mut e| e.remove(0))
+    }
+
+    fn parse_all(text: &str, pairs: &[(&str, &str)]) -> Result<BridgeFile, Vec<ParseError>> {
         let env: HashMap<String, String> = pairs
             .iter()
             .map(|(k, v)| (k.to_string(), v.to_string()))
@@ -383,6 +423,37 @@ mod tests {
             err.message
         );
         assert_eq!(err.location.map(|l| l.line), Some(4));
+    }
+
+    #[test]
+    fn every_shape_problem_of_a_file_is_listed_in_file_order() {
+        let text = "route: {path: /x, methd: GET}\ninput:\n  a: {type: integr}\n  b: {requird: true}\n\
+                    upstream:\n  url: http://h/\n  timout: 5s\n  headers:\n    X: {{input.a}}\n\
+                    output:\n  o: {path: $.o, typ: string}\nextra: 1\n";
+        let errors = parse_all(text, &[]).unwrap_err();
+        let got: Vec<(Option<usize>, &str)> = errors
+            .iter()
+            .map(|e| (e.location.map(|l| l.line), e.message.as_str()))
+            .collect();
+        let want = [
+            (1, "route: unknown field `methd`"),
+            (3, "input.a.type: unknown variant `integr`"),
+            (4, "input.b: unknown field `requird`"),
+            (7, "upstream: unknown field `timout`"),
+            (9, "upstream.headers.X: invalid type: map"),
+            (11, "output.o: unknown field `typ`"),
+            (12, "unknown field `extra`"),
+        ];
+        assert_eq!(got.len(), want.len(), "{got:#?}");
+        for ((line, message), (want_line, want_message)) in got.iter().zip(want) {
+            assert_eq!(*line, Some(want_line), "{got:#?}");
+            assert!(message.starts_with(want_message), "{got:#?}");
+        }
+        assert!(
+            got[4].1.ends_with("must be quoted: write \"{{input.a}}\""),
+            "{}",
+            got[4].1
+        );
     }
 
     #[test]
