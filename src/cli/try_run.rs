@@ -18,7 +18,7 @@ use super::TryArgs;
 pub fn run(args: TryArgs) -> anyhow::Result<ExitCode> {
     let snapshot = args
         .bridges
-        .loader()
+        .loader()?
         .load(&Snapshot::empty())
         .with_context(|| {
             format!(
@@ -44,7 +44,11 @@ pub fn run(args: TryArgs) -> anyhow::Result<ExitCode> {
         true => Credentials::Trust,
         false => Credentials::Check,
     };
-    Ok(runtime.block_on(run_steps(bridge, request, credentials)))
+    let steps = Steps {
+        show_body: args.show_body,
+        ..Steps::default()
+    };
+    Ok(runtime.block_on(run_steps(bridge, request, credentials, steps)))
 }
 
 /// The request `serve` would receive on the bridge's route: the JSON input, with the given
@@ -67,6 +71,7 @@ async fn run_steps(
     bridge: &Bridge,
     request: http::Request<Full<Bytes>>,
     credentials: Credentials,
+    mut steps: Steps,
 ) -> ExitCode {
     println!(
         "bridge   {} ({} {})",
@@ -79,7 +84,6 @@ async fn run_steps(
         limits: settings.limits(),
         credentials,
     };
-    let mut steps = Steps::default();
     match pipeline::run(&cx, bridge, request, "try", &mut steps).await {
         Ok(reply) => {
             let body = String::from_utf8_lossy(&reply.body);
@@ -99,6 +103,8 @@ async fn run_steps(
 struct Steps {
     validated: bool,
     fetched: bool,
+    /// `--show-body`: print the upstream's answer body too.
+    show_body: bool,
 }
 
 impl Observer for Steps {
@@ -111,15 +117,21 @@ impl Observer for Steps {
         println!("render   {}", indent(&request.describe(&bridge.secrets)));
     }
 
-    fn fetched(&mut self, _: &Bridge, fetched: &Result<UpstreamResponse, FetchError>) {
+    fn fetched(&mut self, bridge: &Bridge, fetched: &Result<UpstreamResponse, FetchError>) {
         self.fetched = true;
         match fetched {
-            Ok(r) => println!(
-                "fetch    {} in {:.1} ms, {} bytes",
-                r.status,
-                r.elapsed.as_secs_f64() * 1000.0,
-                r.body.len()
-            ),
+            Ok(r) => {
+                println!(
+                    "fetch    {} in {:.1} ms, {} bytes",
+                    r.status,
+                    r.elapsed.as_secs_f64() * 1000.0,
+                    r.body.len()
+                );
+                if self.show_body {
+                    let body = String::from_utf8_lossy(&r.body);
+                    println!("body     {}", indent(&bridge.secrets.mask(&body)));
+                }
+            }
             Err(e) => println!("fetch    failed: {e}"),
         }
     }

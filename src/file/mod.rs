@@ -313,6 +313,17 @@ pub struct ParseError {
     pub location: Option<Location>,
 }
 
+impl ParseError {
+    /// The same problem, found by another reading: on one line, saying one thing (each may
+    /// name the key path its own way).
+    fn same_as(&self, other: &ParseError) -> bool {
+        let tail = |m: &str| m.split_once(": ").map_or(m, |(_, t)| t).to_owned();
+        let (a, b) = (self.message.as_str(), other.message.as_str());
+        self.location.map(|l| l.line) == other.location.map(|l| l.line)
+            && (a.ends_with(&tail(b)) || b.ends_with(&tail(a)))
+    }
+}
+
 /// A parsed file and the values it took from the environment and from files; or every shape
 /// problem the file has (at least one).
 pub type Parsed = Result<(BridgeFile, Vec<Expansion>), Vec<ParseError>>;
@@ -347,13 +358,18 @@ pub fn parse_in(
     let (more, used, _) = env::with_scope(env, base, || shape::every_problem(text));
     let mut values = env::Secrets::default();
     used.iter().for_each(|e| values.add(&e.value));
-    let mut errors = vec![first];
-    for e in more {
-        let message = values.mask(&e.message);
-        let same_place = |f: &ParseError| e.location.is_some() && f.location == e.location;
-        if !errors.iter().any(|f| f.message == message || same_place(f)) {
-            errors.push(ParseError { message, ..e });
-        }
+    let mut errors: Vec<ParseError> = more
+        .into_iter()
+        .map(|e| ParseError {
+            message: values.mask(&e.message),
+            ..e
+        })
+        .collect();
+    // The second reading names the same problem with a deeper key path; keep the first only
+    // where it found something else (a missing top-level key, a duplicate key).
+    if !errors.iter().any(|e| e.same_as(&first)) {
+        let message = values.mask(&first.message);
+        errors.push(ParseError { message, ..first });
     }
     errors.sort_by_key(|e| e.location.map_or((usize::MAX, 0), |l| (l.line, l.column)));
     errors.iter_mut().for_each(|e| suggest(e, text));

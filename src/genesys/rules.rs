@@ -14,33 +14,40 @@ pub const MAX_TIMEOUT_SECONDS: u64 = 60;
 
 /// Everything in `bridge` that Genesys would refuse, one message each.
 pub fn problems(bridge: &Bridge) -> Vec<String> {
+    keyed_problems(bridge).into_iter().map(|(_, m)| m).collect()
+}
+
+/// [`problems`], each with the dotted key path of the key it is about, for placing it in the
+/// file.
+pub fn keyed_problems(bridge: &Bridge) -> Vec<(String, String)> {
     let mut problems = Vec::new();
     for field in &bridge.input.fields {
         let name = field.name.as_str();
         if !is_genesys_input_name(name) {
-            problems.push(format!(
+            problems.push(at(format!("input.{name}"), format!(
                 "genesys: input `{name}` must start with a letter and hold only letters, digits, `_` and `-`"
-            ));
+            )));
         }
         if RESERVED_INPUTS.contains(&name) {
-            problems.push(format!(
-                "genesys: input name `{name}` is reserved by Genesys"
+            problems.push(at(
+                format!("input.{name}"),
+                format!("genesys: input name `{name}` is reserved by Genesys"),
             ));
         }
     }
     for field in &bridge.output.fields {
         if matches!(field.source, FieldSource::Path(_)) && field.kind.is_none() {
-            problems.push(format!(
+            problems.push(at(format!("output.{}", field.name), format!(
                 "genesys: output `{}` needs a `type`: Genesys needs one for every output, and an untyped value could hold nested arrays, which Genesys refuses",
                 field.name
-            ));
+            )));
         }
     }
     if bridge.upstream.timeout.as_secs_f64() > MAX_TIMEOUT_SECONDS as f64 {
-        problems.push(format!(
+        problems.push(at("upstream.timeout".to_owned(), format!(
             "genesys: upstream.timeout is {}, but a data action may wait at most {MAX_TIMEOUT_SECONDS}s",
             humantime::format_duration(bridge.upstream.timeout)
-        ));
+        )));
     }
     if ![
         Method::GET,
@@ -51,12 +58,16 @@ pub fn problems(bridge: &Bridge) -> Vec<String> {
     ]
     .contains(&bridge.method)
     {
-        problems.push(format!(
+        problems.push(at("route.method".to_owned(), format!(
             "genesys: route.method {} is not one a data action can send (GET, POST, PUT, PATCH, DELETE)",
             bridge.method
-        ));
+        )));
     }
     problems
+}
+
+fn at(key: String, message: String) -> (String, String) {
+    (key, message)
 }
 
 fn is_genesys_input_name(name: &str) -> bool {
