@@ -391,3 +391,34 @@ fn try_prints_the_problems_of_a_bridge_that_does_not_load_with_file_and_line() {
         "{err}"
     );
 }
+
+#[tokio::test]
+async fn try_into_a_closed_pipe_ends_quietly() {
+    let up = upstream_answering(vec![(
+        "/posts/1",
+        ResponseTemplate::new(200)
+            .set_body_json(json!({"id": 1, "title": "t", "body": "b"}))
+            .set_delay(std::time::Duration::from_millis(300)),
+    )])
+    .await;
+    let dir = bridge_dir(&[("fetch-post.yaml", &fetch_post_yaml())]);
+    let mut child = Command::new(env!("CARGO_BIN_EXE_bridgeway"))
+        .args(["try", "fetch-post", "--input", r#"{"user_id": 1}"#])
+        .args(["--bridges", path(dir.path())])
+        .env("JSONPLACEHOLDER_URL", up.uri())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    // The reader is gone before the upstream answers and `try` prints the fetch.
+    drop(child.stdout.take());
+    let out = tokio::task::spawn_blocking(move || child.wait_with_output().unwrap())
+        .await
+        .unwrap();
+    assert_eq!(
+        String::from_utf8_lossy(&out.stderr),
+        "",
+        "nothing on stderr"
+    );
+    assert_eq!(out.status.code(), Some(141));
+}

@@ -1,5 +1,16 @@
 //! Command-line parsing and the subcommands. Flags may also come from `BRIDGEWAY_*` variables.
 
+/// `println!` for output meant for a pipe: when the reader has gone (`try … | head`), the
+/// command ends quietly (exit 141, as a shell reports SIGPIPE) instead of panicking.
+macro_rules! say {
+    ($($arg:tt)*) => {{
+        use std::io::Write as _;
+        if writeln!(std::io::stdout(), $($arg)*).is_err() {
+            std::process::exit(141);
+        }
+    }};
+}
+
 mod check;
 mod genesys;
 mod serve;

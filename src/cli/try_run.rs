@@ -73,9 +73,11 @@ async fn run_steps(
     credentials: Credentials,
     mut steps: Steps,
 ) -> ExitCode {
-    println!(
+    say!(
         "bridge   {} ({} {})",
-        bridge.name, bridge.method, bridge.path
+        bridge.name,
+        bridge.method,
+        bridge.path
     );
     let settings = Settings::default();
     let client = Client::new(settings.max_upstream_body);
@@ -87,8 +89,8 @@ async fn run_steps(
     match pipeline::run(&cx, bridge, request, "try", &mut steps).await {
         Ok(reply) => {
             let body = String::from_utf8_lossy(&reply.body);
-            println!("map      {}", bridge.secrets.mask(&body));
-            println!("answer   200");
+            say!("map      {}", bridge.secrets.mask(&body));
+            say!("answer   200");
             ExitCode::SUCCESS
         }
         Err(failure) => {
@@ -110,18 +112,18 @@ struct Steps {
 impl Observer for Steps {
     fn validated(&mut self, _: &Bridge, input: &ValidInput) {
         self.validated = true;
-        println!("validate {}", input.fields());
+        say!("validate {}", input.fields());
     }
 
     fn rendered(&mut self, bridge: &Bridge, request: &UpstreamRequest) {
-        println!("render   {}", indent(&request.describe(&bridge.secrets)));
+        say!("render   {}", indent(&request.describe(&bridge.secrets)));
     }
 
     fn fetched(&mut self, bridge: &Bridge, fetched: &Result<UpstreamResponse, FetchError>) {
         self.fetched = true;
         match fetched {
             Ok(r) => {
-                println!(
+                say!(
                     "fetch    {} in {:.1} ms, {} bytes",
                     r.status,
                     r.elapsed.as_secs_f64() * 1000.0,
@@ -129,10 +131,10 @@ impl Observer for Steps {
                 );
                 if self.show_body {
                     let body = String::from_utf8_lossy(&r.body);
-                    println!("body     {}", indent(&bridge.secrets.mask(&body)));
+                    say!("body     {}", indent(&bridge.secrets.mask(&body)));
                 }
             }
-            Err(e) => println!("fetch    failed: {e}"),
+            Err(e) => say!("fetch    failed: {e}"),
         }
     }
 }
@@ -143,8 +145,8 @@ impl Steps {
         if self.fetched {
             let body = error.to_json(Some(&bridge.name), "try");
             let body = String::from_utf8_lossy(&body);
-            println!("map      {}", bridge.secrets.mask(&body));
-            println!("answer   {}", error.status().as_u16());
+            say!("map      {}", bridge.secrets.mask(&body));
+            say!("answer   {}", error.status().as_u16());
             return;
         }
         let step = match error {
@@ -157,7 +159,7 @@ impl Steps {
             RequestError::Input(InputError(problems)) => list(problems),
             other => other.to_string(),
         };
-        println!("{step:<8} failed: {message}");
+        say!("{step:<8} failed: {message}");
     }
 }
 

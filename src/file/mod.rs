@@ -382,7 +382,7 @@ fn suggest(error: &mut ParseError, text: &str) {
     let rest = text
         .lines()
         .nth(at.line.saturating_sub(1))
-        .and_then(|line| line.get(line.char_indices().nth(at.column - 1)?.0..))
+        .and_then(|line| line.get(line.char_indices().nth(at.column.saturating_sub(1))?.0..))
         .unwrap_or_default();
     // The position is the value's or its key's.
     let rest = match rest.split_once(": ") {
