@@ -290,6 +290,37 @@ output:
         }
     }
 
+    proptest::proptest! {
+        /// Any text, YAML or not: the locator and the every-problem pass keep to `Option`s.
+        #[test]
+        fn no_text_makes_the_locator_or_the_parse_panic(
+            text in "[a-z:{}\\[\\],'\"&*?#|>\\- \n{{}}$.0-9]{0,80}",
+            message in "[a-z.\\[\\]0-9`: ]{0,30}",
+        ) {
+            let _ = KeyMap::of(&text).locate(&message);
+            let env: std::sync::Arc<dyn crate::file::env::EnvSource> =
+                std::sync::Arc::new(std::collections::HashMap::new());
+            let _ = crate::file::parse(&text, &env);
+        }
+
+        /// A bridge file with a few characters changed somewhere, the usual broken file.
+        #[test]
+        fn a_damaged_file_never_makes_the_parse_panic(
+            at in 0..FILE.len(),
+            insert in "[a-z:{}\\[\\]'\"&*#\\- \n$.0-9]{1,4}",
+        ) {
+            let mut text = FILE.to_owned();
+            if text.is_char_boundary(at) {
+                text.insert_str(at, &insert);
+            }
+            let env: std::sync::Arc<dyn crate::file::env::EnvSource> =
+                std::sync::Arc::new(std::collections::HashMap::new());
+            if let Err(errors) = crate::file::parse(&text, &env) {
+                assert!(!errors.is_empty());
+            }
+        }
+    }
+
     #[test]
     fn odd_yaml_gives_what_it_can_and_never_panics() {
         for text in [
