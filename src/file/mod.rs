@@ -379,23 +379,50 @@ pub fn parse_in(
 /// Adds what to write instead, where the mistake is a common one.
 fn suggest(error: &mut ParseError, text: &str) {
     let Some(at) = error.location else { return };
-    let rest = text
-        .lines()
-        .nth(at.line.saturating_sub(1))
-        .and_then(|line| line.get(line.char_indices().nth(at.column.saturating_sub(1))?.0..))
-        .unwrap_or_default();
+    let Some(line) = text.lines().nth(at.line.saturating_sub(1)) else {
+        return;
+    };
+    let start = line
+        .char_indices()
+        .nth(at.column.saturating_sub(1))
+        .map_or(line.len(), |(i, _)| i);
+    let (before, rest) = line.split_at(start);
     // The position is the value's or its key's.
-    let rest = match rest.split_once(": ") {
-        Some((_, value)) if !rest.starts_with("{{") => value.trim_start(),
-        _ => rest,
+    let (before, rest) = match rest.split_once(": ") {
+        Some((key, value)) if !rest.starts_with("{{") => {
+            (&line[..start + key.len() + 2], value.trim_start())
+        }
+        _ => (before, rest),
     };
     // `X: {{input.id}}` is YAML for a mapping inside a mapping, not a template.
     if error.message.contains("invalid type: map") && rest.starts_with("{{") {
-        let template = rest.rfind("}}").map_or(rest, |end| &rest[..end + 2]);
+        let value = template_value(rest, in_flow(before));
+        let quote = if value.contains('"') { '\'' } else { '"' };
         error.message.push_str(&format!(
-            "; a value that starts with `{{{{` must be quoted: write \"{template}\""
+            "; a value that starts with `{{{{` must be quoted: write {quote}{value}{quote}"
         ));
     }
+}
+
+/// Whether `before` leaves a `{…}` or `[…]` open, where `,` and a closing bracket end a value.
+fn in_flow(before: &str) -> bool {
+    let opened = before.matches(['{', '[']).count();
+    let closed = before.matches(['}', ']']).count();
+    opened > closed
+}
+
+/// The unquoted value that starts `rest`: up to a comment or the end of the line, and in a
+/// flow collection up to the `,` or the bracket that closes it.
+fn template_value(rest: &str, flow: bool) -> &str {
+    let mut value = rest.split(" #").next().unwrap_or(rest).trim_end();
+    if flow {
+        value = value.split(',').next().unwrap_or(value).trim_end();
+        let unbalanced = |v: &str| v.matches(['}', ']']).count() > v.matches(['{', '[']).count();
+        while unbalanced(value) && value.ends_with(['}', ']']) {
+            value = &value[..value.len() - 1];
+        }
+    }
+    value
 }
 
 /// serde_yaml appends " at line L column C" to its messages; the location is kept separately.
@@ -470,6 +497,32 @@ mod tests {
             "{}",
             got[4].1
         );
+    }
+
+    #[test]
+    fn an_unquoted_template_is_quoted_whole_in_the_suggestion() {
+        for (value, want) in [
+            ("url: {{input.a}}/x # the id", "\"{{input.a}}/x\""),
+            (
+                "query: {q: {{input.a}} and more}",
+                "\"{{input.a}} and more\"",
+            ),
+            ("body: {b: {{input.a}}, c: 1}", "\"{{input.a}}\""),
+            ("headers: {X: {{input.a}}-\"q\"}", "'{{input.a}}-\"q\"'"),
+        ] {
+            let url = match value.starts_with("url") {
+                true => "",
+                false => "  url: http://h/\n",
+            };
+            let text =
+                format!("route: {{path: /x}}\ninput: {{a: {{}}}}\nupstream:\n{url}  {value}\n");
+            let errors = parse_all(&text, &[]).unwrap_err();
+            let message = &errors[0].message;
+            assert!(
+                message.ends_with(&format!("must be quoted: write {want}")),
+                "{value}: {message}"
+            );
+        }
     }
 
     #[test]
