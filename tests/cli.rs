@@ -54,7 +54,7 @@ fn check_prints_every_problem_with_its_file_and_place() {
         format!("ok    {d}/a-good.yaml: a-good POST /good"),
         format!("error {d}/b-typo.yaml:4:3: upstream: unknown field `timout`"),
         format!(
-            "error {d}/c-jsonpath.yaml:3:20: output.t: JSONPath `$.items[` does not parse: at column 9"
+            "error {d}/c-jsonpath.yaml:3:29: output.t: JSONPath `$.items[` does not parse: at column 9"
         ),
         format!(
             "error {d}/d-template.yaml:2:17: upstream.url: template does not parse: `{{{{input.id` has no closing `}}}}`"

@@ -9,7 +9,7 @@
 
 use std::collections::HashMap;
 
-use saphyr_parser::{Event, Parser, Span};
+use saphyr_parser::{Event, Parser, ScalarStyle, Span};
 
 use super::Location;
 
@@ -28,6 +28,9 @@ struct Entry {
     value: Location,
     /// The text of a scalar value; `None` for a mapping, a sequence or an alias.
     scalar: Option<String>,
+    /// For a scalar written on one line without escapes, how far its text starts from
+    /// `value` (past a quote), so that a column within the text is a column within the file.
+    verbatim: Option<usize>,
 }
 
 /// One open mapping or sequence. `path` is `None` inside a complex key, which no message names.
@@ -59,14 +62,15 @@ impl KeyMap {
         for event in Parser::new_from_str(text) {
             let Ok((event, span)) = event else { break };
             match event {
-                Event::Scalar(value, ..) => {
-                    map.scalar(&mut stack, value.into_owned(), at(span));
+                Event::Scalar(value, style, ..) => {
+                    let verbatim = verbatim(&value, style, span);
+                    map.scalar(&mut stack, value.into_owned(), at(span), verbatim);
                 }
                 Event::Alias(_) => {
-                    map.node(&mut stack, at(span), None);
+                    map.node(&mut stack, at(span), None, None);
                 }
                 Event::MappingStart(..) | Event::SequenceStart(..) => {
-                    let path = map.node(&mut stack, at(span), None);
+                    let path = map.node(&mut stack, at(span), None, None);
                     let kind = match event {
                         Event::MappingStart(..) => FrameKind::Map { key: Key::Awaiting },
                         _ => FrameKind::Seq { next: 0 },
@@ -83,7 +87,13 @@ impl KeyMap {
     }
 
     /// A scalar is either the next key of a mapping or a value.
-    fn scalar(&mut self, stack: &mut [Frame], value: String, at: Location) {
+    fn scalar(
+        &mut self,
+        stack: &mut [Frame],
+        value: String,
+        at: Location,
+        verbatim: Option<usize>,
+    ) {
         if let Some(Frame {
             kind: FrameKind::Map {
                 key: key @ Key::Awaiting,
@@ -94,7 +104,7 @@ impl KeyMap {
             *key = Key::Named(value, at);
             return;
         }
-        self.node(stack, at, Some(value));
+        self.node(stack, at, Some(value), verbatim);
     }
 
     /// Records a value at `at` under the innermost open node; returns its path.
@@ -103,6 +113,7 @@ impl KeyMap {
         stack: &mut [Frame],
         at: Location,
         scalar: Option<String>,
+        verbatim: Option<usize>,
     ) -> Option<String> {
         let Some(frame) = stack.last_mut() else {
             return Some(String::new());
@@ -128,6 +139,7 @@ impl KeyMap {
             key: key_at,
             value: at,
             scalar,
+            verbatim,
         });
         Some(path)
     }
@@ -163,7 +175,7 @@ impl KeyMap {
         }
         Some(
             self.quoted_within(entry, rest)
-                .unwrap_or_else(|| entry.position()),
+                .unwrap_or_else(|| entry.inner(rest)),
         )
     }
 
@@ -206,7 +218,7 @@ impl KeyMap {
                 .filter(inside)
                 .find(|e| e.scalar.as_deref() == Some(q))
             {
-                return Some(found.value);
+                return Some(found.inner(message));
             }
         }
         None
@@ -220,6 +232,40 @@ impl Entry {
             None => self.key,
         }
     }
+
+    /// Within the scalar's text, where `message` gives a place in it: a JSONPath's
+    /// `at column N`, a one-line template's `at 1:N`.
+    fn inner(&self, message: &str) -> Location {
+        let number = |s: &str| -> Option<usize> {
+            let digits: String = s.chars().take_while(char::is_ascii_digit).collect();
+            digits.parse().ok().filter(|n| *n >= 1)
+        };
+        let column = message
+            .split_once("at column ")
+            .or_else(|| message.split_once(" at 1:"))
+            .and_then(|(_, rest)| number(rest));
+        match (self.verbatim, column) {
+            (Some(offset), Some(n)) => Location {
+                line: self.value.line,
+                column: self.value.column + offset + n - 1,
+            },
+            _ => self.position(),
+        }
+    }
+}
+
+/// How far the text of a one-line scalar written without escapes starts from its first
+/// character: 0 when plain, 1 past the quote; `None` when a column in the text is not one in
+/// the file.
+fn verbatim(value: &str, style: ScalarStyle, span: Span) -> Option<usize> {
+    let quotes = match style {
+        ScalarStyle::Plain => 0,
+        ScalarStyle::SingleQuoted | ScalarStyle::DoubleQuoted => 1,
+        _ => return None,
+    };
+    let one_line = span.start.line() == span.end.line();
+    let width = span.end.col().checked_sub(span.start.col())?;
+    (one_line && width == value.chars().count() + 2 * quotes).then_some(quotes)
 }
 
 fn join(parent: &str, key: &str) -> String {
@@ -278,6 +324,18 @@ output:
         let cases = [
             ("upstream.query.q: template does not parse", loc(7, 8)),
             ("output.name: JSONPath `$.results.0.name` bad", loc(12, 11)),
+            (
+                "output.name: JSONPath `$.results.0.name` does not parse: at column 10: x",
+                loc(12, 20),
+            ),
+            (
+                "upstream.query.q: template does not parse at 1:17: x",
+                loc(7, 25),
+            ),
+            (
+                "output.list: JSONPath `$.a` does not parse: at column 2",
+                loc(14, 18),
+            ),
             ("output.name: default: expected a string", loc(13, 14)),
             ("input.id: `minimum` applies only to numbers", loc(3, 23)),
             ("output.name.count.deeper: x", loc(11, 3)),
