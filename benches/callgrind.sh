@@ -2,7 +2,11 @@
 # Instructions per request on the request path, counted by callgrind: repeatable for one binary
 # whatever else the machine is doing (timings here move by ±30%; instruction counts do not).
 #
-#   benches/callgrind.sh [BINARY] [tls]    # default: target/dist/bridgeway, plain http upstream
+#   benches/callgrind.sh [BINARY] [tls] [oauth2]   # default: target/dist/bridgeway, plain http
+#
+# `oauth2` puts the bridge behind a connection whose credential is an OAuth2 token from the
+# test authorization server (tests/oauth2-server, oidc-provider on Node.js): the token is
+# fetched during the warm-up, so the counted requests measure the cached-token path.
 #
 # Build the binary first with `cargo build --profile dist` (the shipped build: fat LTO, one
 # codegen unit); a `--release` binary counts more instructions per request.
@@ -16,6 +20,8 @@ set -euo pipefail
 ROOT="$(cd "$(dirname "$0")/.." && pwd)"
 BIN="${1:-$ROOT/target/dist/bridgeway}"
 MODE="${2:-plain}"
+AUTH="${3:-}"
+PORT_TOKEN=18383
 PORT_UP=18381
 PORT_GW=18382
 N=2000
@@ -66,6 +72,19 @@ PIDS+=($!)
 
 mkdir -p "$WORK/bridges"
 cp "$ROOT/bridges/fetch-post.yaml" "$WORK/bridges/"
+if [[ "$AUTH" == oauth2 ]]; then
+    node "$ROOT/tests/oauth2-server/server.mjs" --port "$PORT_TOKEN" --ttl 3600 >"$WORK/token.out" 2>&1 &
+    PIDS+=($!)
+    for _ in $(seq 1 200); do grep -q READY "$WORK/token.out" && break; sleep 0.1; done
+    cat > "$WORK/bridges/up.yaml" <<YAML
+kind: connection
+name: up
+base_url: "\${JSONPLACEHOLDER_URL}"
+auth:
+  oauth2: { token_url: "http://127.0.0.1:$PORT_TOKEN/token", client_id: basic-client, client_secret: basic-secret, scope: api }
+YAML
+    sed -i -e 's|^  url: .*|  connection: up\n  url: "/posts/{{input.user_id}}"|' "$WORK/bridges/fetch-post.yaml"
+fi
 JSONPLACEHOLDER_URL="$scheme://127.0.0.1:$PORT_UP" SSL_CERT_FILE="$WORK/ca.pem" RUST_LOG=warn \
     valgrind --tool=callgrind --instr-atstart=no --callgrind-out-file="$WORK/cg.out" \
     "$BIN" serve --workers 1 --bridges "$WORK/bridges" --listen "127.0.0.1:$PORT_GW" \
@@ -93,4 +112,4 @@ callgrind_control -d "$GW" >/dev/null
 sleep 0.5
 # The dump holds what was counted while instrumentation was on: the counted requests.
 total=$(cat "$WORK"/cg.out* | awk '/^(summary|totals):/ { if ($2 > max) max = $2 } END { print max + 0 }')
-echo "mode=$MODE requests=$N instructions=$total per_request=$(( total / N ))"
+echo "mode=$MODE${AUTH:+ auth=$AUTH} requests=$N instructions=$total per_request=$(( total / N ))"
