@@ -2,7 +2,9 @@
 
 mod check;
 mod genesys;
+mod reference;
 mod serve;
+mod test_run;
 mod try_run;
 
 use std::net::SocketAddr;
@@ -33,6 +35,18 @@ enum Command {
     Check(BridgesDir),
     /// Run one request through a bridge and print each pipeline step.
     Try(TryArgs),
+    /// Run the `tests:` of bridge files against a stand-in upstream; exit 1 if any fails.
+    Test(TestArgs),
+    /// Print the JSON Schema (draft 2020-12) of bridge files, for editors.
+    Schema,
+    /// Print a shell completion script.
+    Completions {
+        /// The shell to complete for.
+        #[arg(value_enum)]
+        shell: clap_complete::Shell,
+    },
+    /// Print the man page (roff).
+    Man,
     /// Write the bridges out for another system.
     #[command(subcommand)]
     Export(genesys::ExportTarget),
@@ -147,6 +161,60 @@ struct TryArgs {
     bridges: BridgesDir,
 }
 
+#[derive(Debug, Args)]
+struct TestArgs {
+    /// Test only these bridges (by name); default: every bridge in the directory.
+    names: Vec<String>,
+    /// Also write the results as JUnit XML to this file.
+    #[arg(long)]
+    junit: Option<PathBuf>,
+    /// Read `NAME=value` lines from this file before expanding `${VAR}` (the process
+    /// environment wins over it).
+    #[arg(long, env = "BRIDGEWAY_ENV_FILE")]
+    env_file: Option<PathBuf>,
+    #[command(flatten)]
+    bridges: BridgesDir,
+}
+
+/// The variables `${VAR}` is expanded from: the process environment, then `env_file`.
+fn env_source(env_file: Option<&std::path::Path>) -> anyhow::Result<Arc<dyn EnvSource>> {
+    let Some(path) = env_file else {
+        return Ok(Arc::new(ProcessEnv));
+    };
+    let text = std::fs::read_to_string(path)
+        .map_err(|e| anyhow::anyhow!("cannot read the env file {}: {e}", path.display()))?;
+    let mut vars = std::collections::HashMap::new();
+    for (n, line) in text.lines().enumerate() {
+        let line = line.trim();
+        if line.is_empty() || line.starts_with('#') {
+            continue;
+        }
+        let line = line.strip_prefix("export ").unwrap_or(line);
+        let Some((name, value)) = line.split_once('=') else {
+            anyhow::bail!("{}:{}: write NAME=value", path.display(), n + 1);
+        };
+        vars.insert(name.trim().to_owned(), unquote(value.trim()).to_owned());
+    }
+    Ok(Arc::new(EnvFile(vars)))
+}
+
+fn unquote(value: &str) -> &str {
+    for q in ['"', '\''] {
+        if let Some(inner) = value.strip_prefix(q).and_then(|v| v.strip_suffix(q)) {
+            return inner;
+        }
+    }
+    value
+}
+
+struct EnvFile(std::collections::HashMap<String, String>);
+
+impl EnvSource for EnvFile {
+    fn get(&self, name: &str) -> Option<String> {
+        ProcessEnv.get(name).or_else(|| self.0.get(name).cloned())
+    }
+}
+
 /// Exit 1 when anything failed, 0 otherwise.
 fn exit_code(failed: bool) -> ExitCode {
     if failed {
@@ -161,6 +229,10 @@ pub fn run(cli: Cli) -> anyhow::Result<ExitCode> {
         Command::Serve(args) => serve::run(args),
         Command::Check(dir) => check::run(&dir),
         Command::Try(args) => try_run::run(args),
+        Command::Test(args) => test_run::run(args),
+        Command::Schema => reference::schema(),
+        Command::Completions { shell } => reference::completions(shell),
+        Command::Man => reference::man(),
         Command::Export(genesys::ExportTarget::Genesys(args)) => genesys::export(args),
         Command::Genesys(command) => genesys::run(command),
     }

@@ -10,15 +10,23 @@ use std::marker::PhantomData;
 use std::sync::Arc;
 
 use indexmap::IndexMap;
+use schemars::JsonSchema;
 use serde::Deserialize;
 use serde::de::{self, Deserializer, MapAccess, Visitor};
 use serde_json::Value;
 
+mod bridge_test;
 pub mod env;
+mod schema;
+
+pub use bridge_test::{
+    BridgeTest, Expectation, ExpectedRequest, OneOrMany, RecordedAnswer, ScalarString,
+};
+pub use schema::json_schema;
 
 use env::{EnvSource, Expansion, FileRead};
 
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct BridgeFile {
     pub name: Option<Text>,
@@ -32,16 +40,19 @@ pub struct BridgeFile {
     #[serde(default)]
     pub on_error: OnError,
     pub auth: Option<AuthSpec>,
+    /// Run by `bridgeway test`; never compiled into the served bridge.
+    #[serde(default)]
+    pub tests: Vec<BridgeTest>,
 }
 
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct RouteSpec {
     pub method: Option<Text>,
     pub path: Text,
 }
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize, JsonSchema)]
 #[serde(rename_all = "lowercase")]
 pub enum InputType {
     String,
@@ -50,7 +61,7 @@ pub enum InputType {
     Boolean,
 }
 
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct InputFieldSpec {
     #[serde(rename = "type", default = "InputFieldSpec::default_type")]
@@ -73,7 +84,7 @@ impl InputFieldSpec {
     }
 }
 
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct UpstreamSpec {
     pub method: Option<Text>,
@@ -92,7 +103,7 @@ pub struct UpstreamSpec {
 }
 
 /// Outbound credentials: exactly one kind (checked when compiled). Every value is a secret.
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct UpstreamAuthSpec {
     pub basic: Option<BasicSpec>,
@@ -118,7 +129,7 @@ impl UpstreamAuthSpec {
 }
 
 /// An API key sent upstream: as a header or as a query parameter (exactly one).
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct UpstreamApiKeySpec {
     pub header: Option<Text>,
@@ -126,7 +137,7 @@ pub struct UpstreamApiKeySpec {
     pub value: Text,
 }
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize, JsonSchema)]
 #[serde(rename_all = "lowercase")]
 pub enum OutputType {
     String,
@@ -136,7 +147,7 @@ pub enum OutputType {
     Array,
 }
 
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct OutputFieldSpec {
     pub path: Option<Text>,
@@ -155,7 +166,7 @@ pub struct OutputFieldSpec {
 
 /// What a failed upstream call answers: an error status (the default), or 200 with the output
 /// fields built from the error so a flow can branch on them.
-#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Deserialize)]
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Deserialize, JsonSchema)]
 #[serde(rename_all = "lowercase")]
 pub enum OnError {
     #[default]
@@ -164,21 +175,21 @@ pub enum OnError {
 }
 
 /// Inbound credentials: exactly one of `api_key` or `basic` (checked when compiled).
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct AuthSpec {
     pub api_key: Option<ApiKeySpec>,
     pub basic: Option<BasicSpec>,
 }
 
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct ApiKeySpec {
     pub header: Text,
     pub value: Text,
 }
 
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct BasicSpec {
     pub username: Text,
@@ -202,6 +213,16 @@ impl<'de> Deserialize<'de> for Text {
         env::expand_in_scope(&raw)
             .map(Text)
             .map_err(de::Error::custom)
+    }
+}
+
+impl JsonSchema for Text {
+    fn schema_name() -> std::borrow::Cow<'static, str> {
+        "Text".into()
+    }
+    fn json_schema(_: &mut schemars::SchemaGenerator) -> schemars::Schema {
+        // What `ScalarText` accepts.
+        schemars::json_schema!({ "type": ["string", "number", "boolean"] })
     }
 }
 
@@ -241,6 +262,15 @@ impl<'de> Deserialize<'de> for Expanded {
     }
 }
 
+impl JsonSchema for Expanded {
+    fn schema_name() -> std::borrow::Cow<'static, str> {
+        "AnyValue".into()
+    }
+    fn json_schema(_: &mut schemars::SchemaGenerator) -> schemars::Schema {
+        schemars::Schema::from(true)
+    }
+}
+
 fn expand_strings(value: &mut Value) -> Result<(), env::ExpandError> {
     match value {
         Value::String(s) => *s = env::expand_in_scope(s)?,
@@ -270,6 +300,17 @@ impl<V> Default for FieldMap<V> {
 impl<'de, V: Deserialize<'de>> Deserialize<'de> for FieldMap<V> {
     fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
         d.deserialize_map(FieldMapVisitor(PhantomData))
+    }
+}
+
+impl<V: JsonSchema> JsonSchema for FieldMap<V> {
+    fn schema_name() -> std::borrow::Cow<'static, str> {
+        format!("Map_of_{}", V::schema_name()).into()
+    }
+    fn json_schema(generator: &mut schemars::SchemaGenerator) -> schemars::Schema {
+        let value = generator.subschema_for::<V>();
+        // `key:` with nothing after it is an empty mapping (see `visit_unit`).
+        schemars::json_schema!({ "type": ["object", "null"], "additionalProperties": value })
     }
 }
 

@@ -1,0 +1,293 @@
+//! `bridgeway test`: runs the `tests:` of bridge files offline. Each test's recorded answers are
+//! served by a loopback stand-in upstream ([`stand_in`]), and its input goes through the same
+//! sequence `serve` runs ([`pipeline::run`], the real fetch client, which for this command sends
+//! every origin to the stand-in). One line per test, the differences under a failed one, exit 1
+//! when any failed.
+
+mod compare;
+mod junit;
+mod stand_in;
+
+use std::path::Path;
+use std::process::ExitCode;
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use anyhow::Context as _;
+use bridgeway::file::env::EnvSource;
+use bridgeway::file::{self, BridgeTest, RecordedAnswer};
+use bridgeway::pipeline::{self, Context, Credentials};
+use bridgeway::routes::snapshot::Served;
+use bridgeway::stages::fetch::Client;
+use bridgeway::{Bridge, Loader, Settings, Snapshot};
+use bytes::Bytes;
+use http_body_util::Full;
+use serde_json::Value;
+
+use super::TestArgs;
+use junit::{Case, Suite};
+use stand_in::{Received, StandIn};
+
+pub fn run(args: TestArgs) -> anyhow::Result<ExitCode> {
+    let env = super::env_source(args.env_file.as_deref())?;
+    let dir = &args.bridges.dir;
+    let snapshot = Loader::new(dir, env.clone())
+        .load(&Snapshot::empty())
+        .with_context(|| format!("cannot read the bridge directory {}", dir.display()))?;
+    let mut suites = Vec::new();
+    // A file that does not load cannot be tested: it fails the run unless names single out
+    // other bridges.
+    for p in snapshot.problems() {
+        eprintln!("error {p}");
+        if args.names.is_empty() {
+            suites.push(Suite {
+                name: p
+                    .file
+                    .file_name()
+                    .map_or_else(String::new, |f| f.to_string_lossy().into_owned()),
+                cases: vec![Case {
+                    name: "loads".into(),
+                    time: Duration::ZERO,
+                    failures: vec![p.to_string()],
+                }],
+            });
+        }
+    }
+    let mut missing = false;
+    for name in &args.names {
+        if snapshot.bridge(name).is_none() {
+            eprintln!(
+                "error: no bridge named `{name}` loaded from {}",
+                dir.display()
+            );
+            missing = true;
+        }
+    }
+    let selected: Vec<&Served> = snapshot
+        .served
+        .iter()
+        .filter(|s| args.names.is_empty() || args.names.contains(&s.bridge.name))
+        .collect();
+    let runtime = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()?;
+    suites.extend(runtime.block_on(run_bridges(&selected, dir, &env))?);
+    let failed = report(&suites);
+    if let Some(path) = &args.junit {
+        std::fs::write(path, junit::write(&suites))
+            .with_context(|| format!("cannot write {}", path.display()))?;
+    }
+    Ok(super::exit_code(failed || missing))
+}
+
+async fn run_bridges(
+    selected: &[&Served],
+    dir: &Path,
+    env: &Arc<dyn EnvSource>,
+) -> anyhow::Result<Vec<Suite>> {
+    let stand_in = StandIn::start()
+        .await
+        .context("cannot start the stand-in upstream on 127.0.0.1")?;
+    let settings = Settings::default();
+    let client = Client::with_stand_in(settings.max_upstream_body, stand_in.addr);
+    let cx = Context {
+        client: &client,
+        limits: settings.limits(),
+        // The tests exercise the bridge's work, not its callers' credentials.
+        credentials: Credentials::Trust,
+    };
+    let mut suites = Vec::new();
+    for served in selected {
+        let bridge = &served.bridge;
+        let tests = match tests_of(&dir.join(&served.file), env) {
+            Ok(tests) => tests,
+            Err(e) => {
+                eprintln!("error {}: {e}", dir.join(&served.file).display());
+                continue;
+            }
+        };
+        if tests.is_empty() {
+            println!("--    {}: no tests", bridge.name);
+        }
+        let mut cases = Vec::new();
+        for test in &tests {
+            let case = run_test(&cx, &stand_in, bridge, test).await;
+            print_case(&bridge.name, &case);
+            cases.push(case);
+        }
+        suites.push(Suite {
+            name: bridge.name.clone(),
+            cases,
+        });
+    }
+    Ok(suites)
+}
+
+/// The `tests:` of a file that has just compiled; parsed again since the served bridge does not
+/// keep them.
+fn tests_of(path: &Path, env: &Arc<dyn EnvSource>) -> anyhow::Result<Vec<BridgeTest>> {
+    let text = std::fs::read_to_string(path)?;
+    let (parsed, _) = file::parse_in(&text, env, path.parent());
+    Ok(parsed.map_err(|e| anyhow::anyhow!(e.message))?.0.tests)
+}
+
+async fn run_test(
+    cx: &Context<'_>,
+    stand_in: &StandIn,
+    bridge: &Bridge,
+    test: &BridgeTest,
+) -> Case {
+    let started = Instant::now();
+    let answers = &test.upstream.0;
+    let mut failures = check_answers(answers);
+    if failures.is_empty() {
+        stand_in.load(answers.clone());
+        let (status, body) = send(cx, bridge, &test.input).await;
+        let received = stand_in.received();
+        compare_all(test, status, &body, &received, &mut failures);
+    }
+    Case {
+        name: test.name.clone(),
+        time: started.elapsed(),
+        failures: failures.iter().map(|f| bridge.secrets.mask(f)).collect(),
+    }
+}
+
+/// The gateway's status and body for `input` on the bridge's route, as `serve` would answer.
+async fn send(cx: &Context<'_>, bridge: &Bridge, input: &Value) -> (u16, Vec<u8>) {
+    let request = http::Request::builder()
+        .method(bridge.method.clone())
+        .uri(bridge.path.as_str())
+        .header(http::header::CONTENT_TYPE, "application/json")
+        .body(Full::new(Bytes::from(input.to_string())))
+        .expect("a method and path the bridge compiled make a valid request");
+    match pipeline::run(cx, bridge, request, "test", &mut ()).await {
+        Ok(reply) => (200, reply.body),
+        Err(failure) => (
+            failure.error.status().as_u16(),
+            failure.error.to_json(Some(&bridge.name), "test"),
+        ),
+    }
+}
+
+/// Recorded answers the stand-in could not give.
+fn check_answers(answers: &[RecordedAnswer]) -> Vec<String> {
+    let mut out = Vec::new();
+    for (i, a) in answers.iter().enumerate() {
+        let at = index("upstream", i, answers.len());
+        if !(200..600).contains(&a.status) {
+            out.push(format!(
+                "{at}.status: {} is not a final HTTP status (200-599)",
+                a.status
+            ));
+        }
+        for (name, value) in &a.headers {
+            if http::HeaderName::from_bytes(name.as_bytes()).is_err()
+                || http::HeaderValue::from_str(&value.0).is_err()
+            {
+                out.push(format!("{at}.headers.{name}: not a valid header"));
+            }
+        }
+    }
+    out
+}
+
+fn compare_all(
+    test: &BridgeTest,
+    status: u16,
+    body: &[u8],
+    got: &[Received],
+    out: &mut Vec<String>,
+) {
+    let reply: Option<Value> = serde_json::from_slice(body).ok();
+    let expect = &test.expect;
+    if let Some(want) = expect.status
+        && want != status
+    {
+        let why = reply
+            .as_ref()
+            .and_then(|r| r.pointer("/error"))
+            .map(|e| {
+                format!(
+                    " ({}: {}{})",
+                    text(&e["code"]),
+                    text(&e["message"]),
+                    details(e)
+                )
+            })
+            .unwrap_or_default();
+        out.push(format!("status: expected {want}, got {status}{why}"));
+    }
+    if let Some(want) = &expect.output {
+        compare::subset("output", want, reply.as_ref(), out);
+    }
+    let answers = test.upstream.0.len();
+    if got.len() != answers {
+        out.push(format!(
+            "upstream: the test recorded {answers} answer(s), the bridge made {} call(s)",
+            got.len()
+        ));
+    }
+    let wanted = &expect.request.0;
+    for (i, want) in wanted.iter().enumerate() {
+        let at = index("request", i, wanted.len());
+        match got.get(i) {
+            Some(received) => compare::request(&at, want, received, out),
+            None => out.push(format!(
+                "{at}: expected a call, the bridge made {}",
+                got.len()
+            )),
+        }
+    }
+}
+
+/// An input error's `details`, as `; field: message` each.
+fn details(error: &Value) -> String {
+    let Some(details) = error["details"].as_array() else {
+        return String::new();
+    };
+    details
+        .iter()
+        .map(|d| format!("; {}: {}", text(&d["field"]), text(&d["message"])))
+        .collect()
+}
+
+fn text(v: &Value) -> String {
+    v.as_str().map_or_else(|| v.to_string(), str::to_owned)
+}
+
+/// `key` alone for a single item, `key[i]` in a list.
+fn index(key: &str, i: usize, of: usize) -> String {
+    match of {
+        1 => key.to_owned(),
+        _ => format!("{key}[{i}]"),
+    }
+}
+
+fn print_case(bridge: &str, case: &Case) {
+    let mark = if case.failures.is_empty() {
+        "ok  "
+    } else {
+        "FAIL"
+    };
+    println!(
+        "{mark}  {bridge}: {} ({:.1} ms)",
+        case.name,
+        case.time.as_secs_f64() * 1000.0
+    );
+    for f in &case.failures {
+        println!("        {f}");
+    }
+}
+
+/// The summary line; whether anything failed.
+fn report(suites: &[Suite]) -> bool {
+    let cases: Vec<&Case> = suites.iter().flat_map(|s| &s.cases).collect();
+    let failed = cases.iter().filter(|c| !c.failures.is_empty()).count();
+    println!(
+        "{} test(s), {} passed, {failed} failed",
+        cases.len(),
+        cases.len() - failed
+    );
+    failed > 0
+}
