@@ -7,6 +7,7 @@ mod support;
 
 mod admin_port;
 mod auth;
+mod bridge_tests;
 mod cli;
 mod drain;
 mod escaping;
@@ -22,6 +23,7 @@ mod metrics;
 mod oauth2_server;
 mod operator_logs;
 mod properties;
+mod reference;
 mod rolling_restart;
 mod routing;
 mod secrets_in_logs;

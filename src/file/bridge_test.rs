@@ -2,10 +2,13 @@
 //! them. Read by `bridgeway test` only; `serve` parses them (so a typo is still an error) and
 //! never compiles them. Values are plain YAML: `${VAR}` is not expanded in a test.
 
+use std::fmt;
+use std::marker::PhantomData;
+
 use indexmap::IndexMap;
 use schemars::JsonSchema;
 use serde::Deserialize;
-use serde::de::{self, DeserializeOwned, Deserializer};
+use serde::de::{self, Deserializer, MapAccess, SeqAccess, Visitor};
 use serde_json::Value;
 
 /// One test of a bridge.
@@ -119,19 +122,33 @@ impl<T> Default for OneOrMany<T> {
     }
 }
 
-impl<'de, T: DeserializeOwned> Deserialize<'de> for OneOrMany<T> {
+impl<'de, T: Deserialize<'de>> Deserialize<'de> for OneOrMany<T> {
     fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
-        let items = match Value::deserialize(d)? {
-            Value::Null => Vec::new(),
-            Value::Array(items) => items,
-            one => vec![one],
-        };
-        items
-            .into_iter()
-            .map(serde_json::from_value)
-            .collect::<Result<_, _>>()
-            .map(OneOrMany)
-            .map_err(de::Error::custom)
+        // Each item is read from the YAML itself (not from a copy), so its errors keep their
+        // line and column.
+        d.deserialize_any(OneOrManyVisitor(PhantomData))
+    }
+}
+
+struct OneOrManyVisitor<T>(PhantomData<T>);
+
+impl<'de, T: Deserialize<'de>> Visitor<'de> for OneOrManyVisitor<T> {
+    type Value = OneOrMany<T>;
+    fn expecting(&self, f: &mut fmt::Formatter) -> fmt::Result {
+        f.write_str("a mapping or a list of mappings")
+    }
+    fn visit_unit<E: de::Error>(self) -> Result<Self::Value, E> {
+        Ok(OneOrMany::default())
+    }
+    fn visit_seq<A: SeqAccess<'de>>(self, mut seq: A) -> Result<Self::Value, A::Error> {
+        let mut items = Vec::new();
+        while let Some(item) = seq.next_element()? {
+            items.push(item);
+        }
+        Ok(OneOrMany(items))
+    }
+    fn visit_map<A: MapAccess<'de>>(self, map: A) -> Result<Self::Value, A::Error> {
+        T::deserialize(de::value::MapAccessDeserializer::new(map)).map(|one| OneOrMany(vec![one]))
     }
 }
 

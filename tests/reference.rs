@@ -1,0 +1,132 @@
+//! What editors, shells and `man` read: `bridgeway schema` (and the committed copy of it),
+//! `bridgeway completions`, `bridgeway man`.
+
+use std::path::{Path, PathBuf};
+use std::process::Command;
+
+use serde_json::Value;
+
+fn bridgeway(args: &[&str]) -> (Option<i32>, String) {
+    let out = Command::new(env!("CARGO_BIN_EXE_bridgeway"))
+        .args(args)
+        .output()
+        .expect("the binary runs");
+    (out.status.code(), String::from_utf8(out.stdout).unwrap())
+}
+
+fn root() -> &'static Path {
+    Path::new(env!("CARGO_MANIFEST_DIR"))
+}
+
+fn committed_schema() -> Value {
+    let text = std::fs::read_to_string(root().join("schema/bridgeway.schema.json")).unwrap();
+    serde_json::from_str(&text).unwrap()
+}
+
+fn validator() -> jsonschema::Validator {
+    jsonschema::draft202012::new(&committed_schema()).expect("the schema compiles")
+}
+
+/// Every YAML file in the repository's bridge and example directories.
+fn shipped_yaml() -> Vec<PathBuf> {
+    let mut files = Vec::new();
+    for dir in ["bridges", "examples"] {
+        let Ok(entries) = std::fs::read_dir(root().join(dir)) else {
+            continue;
+        };
+        for entry in entries {
+            let path = entry.unwrap().path();
+            if path.extension().is_some_and(|e| e == "yaml" || e == "yml") {
+                files.push(path);
+            }
+        }
+    }
+    files
+}
+
+fn yaml(text: &str) -> Value {
+    serde_yaml::from_str(text).unwrap()
+}
+
+#[test]
+fn the_committed_schema_is_the_one_the_binary_prints() {
+    let (code, printed) = bridgeway(&["schema"]);
+    assert_eq!(code, Some(0));
+    let printed: Value = serde_json::from_str(&printed).unwrap();
+    assert_eq!(
+        printed,
+        committed_schema(),
+        "schema/bridgeway.schema.json is stale: run `cargo run -- schema > schema/bridgeway.schema.json`"
+    );
+    assert_eq!(
+        printed["$schema"],
+        "https://json-schema.org/draft/2020-12/schema"
+    );
+    assert!(jsonschema::draft202012::meta::is_valid(&printed));
+}
+
+#[test]
+fn every_shipped_bridge_file_is_valid_under_the_schema() {
+    let validator = validator();
+    let files = shipped_yaml();
+    assert!(!files.is_empty());
+    for file in files {
+        let value = yaml(&std::fs::read_to_string(&file).unwrap());
+        let errors: Vec<String> = validator
+            .iter_errors(&value)
+            .map(|e| format!("{} at {}", e, e.instance_path()))
+            .collect();
+        assert!(errors.is_empty(), "{}: {errors:?}", file.display());
+    }
+}
+
+#[test]
+fn the_schema_rejects_a_typo_as_the_gateway_does() {
+    let validator = validator();
+    let good = "route: {path: /x}\nupstream:\n  url: http://h/\n  timeout: 5s\n";
+    assert!(validator.is_valid(&yaml(good)));
+    for typo in [
+        good.replace("timeout", "timout"),
+        format!("{good}tests:\n  - name: t\n    expect: {{ stauts: 200 }}\n"),
+        format!("{good}output:\n  a: {{ pth: $.a }}\n"),
+    ] {
+        assert!(!validator.is_valid(&yaml(&typo)), "accepted:\n{typo}");
+    }
+    // What the parser accepts besides strings: numbers and booleans as text, an empty mapping.
+    let loose = format!("{good}  headers: {{ X-Version: 2, X-Flag: true }}\n  query:\n");
+    assert!(validator.is_valid(&yaml(&loose)), "{loose}");
+    assert!(
+        !validator.is_valid(&yaml("upstream: {url: http://h/}\n")),
+        "route is required"
+    );
+}
+
+#[test]
+fn bash_completion_offers_the_subcommands() {
+    let (code, script) = bridgeway(&["completions", "bash"]);
+    assert_eq!(code, Some(0));
+    assert!(script.contains("complete -F _bridgeway"), "{script}");
+    for sub in [
+        "serve", "check", "try", "test", "schema", "export", "genesys",
+    ] {
+        assert!(script.contains(sub), "{sub} missing");
+    }
+    assert!(script.contains("--junit"));
+    let (code, zsh) = bridgeway(&["completions", "zsh"]);
+    assert_eq!(code, Some(0));
+    assert!(zsh.starts_with("#compdef bridgeway"), "{zsh}");
+}
+
+#[test]
+fn the_man_page_is_roff_naming_every_subcommand() {
+    let (code, page) = bridgeway(&["man"]);
+    assert_eq!(code, Some(0));
+    assert!(page.contains("\n.TH bridgeway 1"), "{page}");
+    assert!(page.contains(".SH NAME"), "{page}");
+    for sub in ["serve", "check", "try", "test", "schema", "completions"] {
+        assert!(
+            page.contains(&format!("bridgeway\\-{sub}")),
+            "{sub} missing:\n{page}"
+        );
+    }
+}
