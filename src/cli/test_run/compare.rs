@@ -159,9 +159,10 @@ mod tests {
         );
         assert_eq!(
             out,
+            // In key order: test values are plain JSON objects.
             [
+                "output.gone: expected 2, got nothing",
                 r#"output.title: expected "t", got "x""#,
-                "output.gone: expected 2, got nothing"
             ]
         );
     }
