@@ -77,6 +77,25 @@ fn the_shipped_bridges_pass_their_own_tests() {
 }
 
 #[test]
+fn the_examples_pass_their_tests_with_a_stand_in_token_endpoint() {
+    let root = Path::new(env!("CARGO_MANIFEST_DIR"));
+    let env_file = root.join("examples/example.env");
+    let (code, text) = test_in(
+        &root.join("examples"),
+        &["--env-file", env_file.to_str().unwrap()],
+        &[],
+    );
+    // One of them expects `Authorization: Bearer bridgeway-test-token` upstream: the token
+    // came from the stand-in, not from login.salesforce.com.
+    assert_eq!(code, Some(0), "{text}");
+    assert!(
+        text.contains("ok    sf-contact-by-phone: one contact ("),
+        "{text}"
+    );
+    assert!(text.contains("3 test(s), 3 passed, 0 failed"), "{text}");
+}
+
+#[test]
 fn a_test_whose_request_and_output_match_passes_whatever_host_the_bridge_names() {
     let dir = bridge_dir(&[("lookup.yaml", &lookup_with(MATCHING))]);
     let (code, text) = test_in(dir.path(), &[], &[]);

@@ -102,6 +102,23 @@ fn the_schema_rejects_a_typo_as_the_gateway_does() {
 }
 
 #[test]
+fn the_schema_tells_connection_files_from_bridge_files_by_kind() {
+    let validator = validator();
+    let connection = "kind: connection\nbase_url: https://h\nauth: { bearer: t }\n";
+    assert!(validator.is_valid(&yaml(connection)));
+    for wrong in [
+        connection.replace("base_url", "base_ulr"),
+        format!("{connection}route: {{path: /x}}\n"),
+        "kind: bridge\nbase_url: https://h\n".to_owned(),
+        "kind: other\nroute: {path: /x}\nupstream: {url: http://h/}\n".to_owned(),
+    ] {
+        assert!(!validator.is_valid(&yaml(&wrong)), "accepted:\n{wrong}");
+    }
+    let bridge = "kind: bridge\nroute: {path: /x}\nupstream: {connection: c, url: /y}\n";
+    assert!(validator.is_valid(&yaml(bridge)));
+}
+
+#[test]
 fn bash_completion_offers_the_subcommands() {
     let (code, script) = bridgeway(&["completions", "bash"]);
     assert_eq!(code, Some(0));

@@ -1,7 +1,8 @@
 //! `bridgeway test`: runs the `tests:` of bridge files offline. Each test's recorded answers are
 //! served by a loopback stand-in upstream ([`stand_in`]), and its input goes through the same
 //! sequence `serve` runs ([`pipeline::run`], the real fetch client, which for this command sends
-//! every origin to the stand-in). One line per test, the differences under a failed one, exit 1
+//! every origin to the stand-in; token requests of `oauth2` credentials go to a stand-in token
+//! endpoint that always grants [`stand_in::TEST_TOKEN`]). One line per test, the differences under a failed one, exit 1
 //! when any failed.
 
 mod compare;
@@ -19,6 +20,7 @@ use bridgeway::file::{self, BridgeTest, RecordedAnswer};
 use bridgeway::pipeline::{self, Context, Credentials};
 use bridgeway::routes::snapshot::Served;
 use bridgeway::stages::fetch::Client;
+use bridgeway::stages::upstream_auth::oauth2;
 use bridgeway::{Bridge, Loader, Settings, Snapshot};
 use bytes::Bytes;
 use http_body_util::Full;
@@ -31,6 +33,17 @@ use stand_in::{Received, StandIn};
 pub fn run(args: TestArgs) -> anyhow::Result<ExitCode> {
     let env = super::env_source(args.env_file.as_deref())?;
     let dir = &args.bridges.dir;
+    let runtime = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()?;
+    let stand_in = runtime
+        .block_on(StandIn::start())
+        .context("cannot start the stand-in upstream on 127.0.0.1")?;
+    let token = runtime
+        .block_on(stand_in::token_endpoint())
+        .context("cannot start the stand-in token endpoint on 127.0.0.1")?;
+    // Before loading: token sources are made when the bridges compile.
+    oauth2::send_token_requests_to(token);
     let snapshot = Loader::new(dir, env.clone())
         .load(&Snapshot::empty())
         .with_context(|| format!("cannot read the bridge directory {}", dir.display()))?;
@@ -68,10 +81,7 @@ pub fn run(args: TestArgs) -> anyhow::Result<ExitCode> {
         .iter()
         .filter(|s| args.names.is_empty() || args.names.contains(&s.bridge.name))
         .collect();
-    let runtime = tokio::runtime::Builder::new_current_thread()
-        .enable_all()
-        .build()?;
-    suites.extend(runtime.block_on(run_bridges(&selected, dir, &env))?);
+    suites.extend(runtime.block_on(run_bridges(&stand_in, &selected, dir, &env)));
     let failed = report(&suites);
     if let Some(path) = &args.junit {
         std::fs::write(path, junit::write(&suites))
@@ -81,13 +91,11 @@ pub fn run(args: TestArgs) -> anyhow::Result<ExitCode> {
 }
 
 async fn run_bridges(
+    stand_in: &StandIn,
     selected: &[&Served],
     dir: &Path,
     env: &Arc<dyn EnvSource>,
-) -> anyhow::Result<Vec<Suite>> {
-    let stand_in = StandIn::start()
-        .await
-        .context("cannot start the stand-in upstream on 127.0.0.1")?;
+) -> Vec<Suite> {
     let settings = Settings::default();
     let client = Client::with_stand_in(settings.max_upstream_body, stand_in.addr);
     let cx = Context {
@@ -111,7 +119,7 @@ async fn run_bridges(
         }
         let mut cases = Vec::new();
         for test in &tests {
-            let case = run_test(&cx, &stand_in, bridge, test).await;
+            let case = run_test(&cx, stand_in, bridge, test).await;
             print_case(&bridge.name, &case);
             cases.push(case);
         }
@@ -120,14 +128,14 @@ async fn run_bridges(
             cases,
         });
     }
-    Ok(suites)
+    suites
 }
 
 /// The `tests:` of a file that has just compiled; parsed again since the served bridge does not
 /// keep them.
 fn tests_of(path: &Path, env: &Arc<dyn EnvSource>) -> anyhow::Result<Vec<BridgeTest>> {
     let text = std::fs::read_to_string(path)?;
-    let (parsed, _) = file::parse_in(&text, env, path.parent());
+    let (parsed, _) = file::parse_in::<file::BridgeFile>(&text, env, path.parent());
     Ok(parsed.map_err(|e| anyhow::anyhow!(e.message))?.0.tests)
 }
 

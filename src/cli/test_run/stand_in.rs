@@ -76,6 +76,38 @@ impl StandIn {
     }
 }
 
+/// The access token the stand-in token endpoint gives (`Authorization: Bearer` it upstream).
+pub const TEST_TOKEN: &str = "bridgeway-test-token";
+
+/// A stand-in OAuth2 token endpoint on 127.0.0.1: every request gets [`TEST_TOKEN`], valid for
+/// an hour, so bridges with `oauth2` credentials run their tests without the real one.
+pub async fn token_endpoint() -> std::io::Result<SocketAddr> {
+    let listener = TcpListener::bind("127.0.0.1:0").await?;
+    let addr = listener.local_addr()?;
+    tokio::spawn(async move {
+        while let Ok((stream, _)) = listener.accept().await {
+            tokio::spawn(async move {
+                let service = service_fn(|_| async {
+                    let body = serde_json::json!({
+                        "access_token": TEST_TOKEN,
+                        "token_type": "Bearer",
+                        "expires_in": 3600,
+                    });
+                    let mut response = Response::new(Full::new(Bytes::from(body.to_string())));
+                    response
+                        .headers_mut()
+                        .insert(CONTENT_TYPE, HeaderValue::from_static("application/json"));
+                    Ok::<_, Infallible>(response)
+                });
+                let _ = hyper::server::conn::http1::Builder::new()
+                    .serve_connection(TokioIo::new(stream), service)
+                    .await;
+            });
+        }
+    });
+    Ok(addr)
+}
+
 async fn accept(listener: TcpListener, script: Arc<Mutex<Script>>) {
     while let Ok((stream, _)) = listener.accept().await {
         let script = script.clone();
