@@ -14,6 +14,8 @@ use crate::bridge::{Bridge, Problem};
 use crate::connection::Connection;
 use crate::file::Kind;
 use crate::file::env::FileRead;
+use crate::metrics::TokenCounter;
+use crate::stages::upstream_auth::{TokenSource, UpstreamAuth};
 
 /// One bridge being served, and the file it came from.
 #[derive(Debug, Clone)]
@@ -137,6 +139,31 @@ impl Snapshot {
             .iter()
             .map(|s| &s.bridge)
             .find(|b| b.name == name)
+    }
+
+    /// Every OAuth2 token cache in use, once each, under the name of the first connection
+    /// (or, for inline `auth`, bridge) that uses it.
+    pub fn token_sources(&self) -> Vec<(String, Arc<dyn TokenCounter>)> {
+        let connections = self
+            .connections
+            .iter()
+            .map(|c| (&c.connection.name, c.connection.base.auth.as_ref()));
+        let inline = self
+            .served
+            .iter()
+            .filter(|s| s.bridge.connection.is_none())
+            .map(|s| (&s.bridge.name, s.bridge.upstream.auth.as_ref()));
+        let mut out: Vec<(String, Arc<dyn TokenCounter>)> = Vec::new();
+        let mut seen: Vec<*const TokenSource> = Vec::new();
+        for (name, auth) in connections.chain(inline) {
+            if let Some(source) = auth.and_then(UpstreamAuth::tokens)
+                && !seen.contains(&Arc::as_ptr(source))
+            {
+                seen.push(Arc::as_ptr(source));
+                out.push((name.clone(), source.clone()));
+            }
+        }
+        out
     }
 
     pub fn problems(&self) -> impl Iterator<Item = &Problem> {

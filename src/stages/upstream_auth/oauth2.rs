@@ -325,6 +325,14 @@ impl TokenSource {
     }
 }
 
+impl crate::metrics::TokenCounter for TokenSource {
+    fn counts(&self) -> Vec<(&'static str, u64)> {
+        TokenSource::counts(self)
+            .map(|(r, n)| (r.label(), n))
+            .collect()
+    }
+}
+
 /// How much of a token's lifetime is used before it is refreshed: all but 30 s, or for
 /// lifetimes under 60 s, half.
 fn usable(lifetime: Duration) -> Duration {
