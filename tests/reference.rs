@@ -1,7 +1,7 @@
 //! What editors, shells and `man` read: `bridgeway schema` (and the committed copy of it),
 //! `bridgeway completions`, `bridgeway man`.
 
-use std::path::{Path, PathBuf};
+use std::path::Path;
 use std::process::Command;
 
 use serde_json::Value;
@@ -27,19 +27,29 @@ fn validator() -> jsonschema::Validator {
     jsonschema::draft202012::new(&committed_schema()).expect("the schema compiles")
 }
 
-/// Every YAML file in the repository's bridge and example directories.
-fn shipped_yaml() -> Vec<PathBuf> {
+/// Every bridge and connection file in the repository: `bridges/`, `examples/` (a directory per
+/// vendor), and the files the Kubernetes ConfigMap carries; each with where it comes from.
+fn shipped_files() -> Vec<(String, String)> {
     let mut files = Vec::new();
-    for dir in ["bridges", "examples"] {
-        let Ok(entries) = std::fs::read_dir(root().join(dir)) else {
-            continue;
-        };
-        for entry in entries {
+    let mut dirs = vec![root().join("bridges"), root().join("examples")];
+    while let Some(dir) = dirs.pop() {
+        for entry in std::fs::read_dir(&dir).unwrap() {
             let path = entry.unwrap().path();
-            if path.extension().is_some_and(|e| e == "yaml" || e == "yml") {
-                files.push(path);
+            if path.is_dir() {
+                dirs.push(path);
+            } else if path.extension().is_some_and(|e| e == "yaml" || e == "yml") {
+                let text = std::fs::read_to_string(&path).unwrap();
+                files.push((path.display().to_string(), text));
             }
         }
+    }
+    let configmap = root().join("deploy/kubernetes/configmap-bridges.yaml");
+    let configmap = yaml(&std::fs::read_to_string(configmap).unwrap());
+    for (key, text) in configmap["data"].as_object().unwrap() {
+        files.push((
+            format!("ConfigMap {key}"),
+            text.as_str().unwrap().to_owned(),
+        ));
     }
     files
 }
@@ -66,18 +76,33 @@ fn the_committed_schema_is_the_one_the_binary_prints() {
 }
 
 #[test]
-fn every_shipped_bridge_file_is_valid_under_the_schema() {
+fn every_bridge_and_connection_file_in_the_repository_is_valid_under_the_schema() {
     let validator = validator();
-    let files = shipped_yaml();
-    assert!(!files.is_empty());
-    for file in files {
-        let value = yaml(&std::fs::read_to_string(&file).unwrap());
+    let files = shipped_files();
+    let kinds = |k: &str| files.iter().filter(|(_, t)| yaml(t)["kind"] == k).count();
+    assert!(
+        files.len() >= 10 && kinds("connection") >= 5,
+        "{} files",
+        files.len()
+    );
+    for (file, text) in &files {
+        let value = yaml(text);
         let errors: Vec<String> = validator
             .iter_errors(&value)
             .map(|e| format!("{} at {}", e, e.instance_path()))
             .collect();
-        assert!(errors.is_empty(), "{}: {errors:?}", file.display());
+        assert!(errors.is_empty(), "{file}: {errors:?}");
     }
+}
+
+#[test]
+fn the_configmap_carries_the_shipped_fetch_post_as_it_is() {
+    let (_, text) = shipped_files()
+        .into_iter()
+        .find(|(f, _)| f == "ConfigMap fetch-post.yaml")
+        .unwrap();
+    let shipped = std::fs::read_to_string(root().join("bridges/fetch-post.yaml")).unwrap();
+    assert_eq!(text, shipped);
 }
 
 #[test]
