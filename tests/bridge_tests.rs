@@ -207,6 +207,56 @@ fn answers_are_served_one_per_call_and_calls_must_match_them() {
 }
 
 #[test]
+fn an_oauth2_connection_gets_a_stand_in_token_and_a_401_is_retried_with_a_new_one() {
+    let connection = r#"
+kind: connection
+name: crm
+base_url: https://crm.example.invalid/api
+auth:
+  oauth2:
+    token_url: https://login.example.invalid/oauth2/token
+    client_id: id
+    client_secret: "${CRM_SECRET}"
+"#;
+    let bridge = r#"
+route: { path: /account }
+input: { id: { type: string, required: true } }
+upstream: { connection: crm, url: "/accounts/{{input.id}}" }
+output: { name: { path: $.name, type: string } }
+tests:
+  - name: the upstream refuses the first token
+    input: { id: a1 }
+    upstream: [ { status: 401, body: {} }, { body: { name: Acme } } ]
+    expect:
+      request:
+        - { path: /api/accounts/a1, headers: { authorization: Bearer bridgeway-test-token } }
+        - { path: /api/accounts/a1, headers: { authorization: Bearer bridgeway-test-token } }
+      status: 200
+      output: { name: Acme }
+  - name: the upstream refuses the first token
+    input: { id: a1 }
+    upstream: { body: { name: Acme } }
+"#;
+    let dir = bridge_dir(&[("crm.yaml", connection), ("account.yaml", bridge)]);
+    let (code, text) = test_in(dir.path(), &[], &[("CRM_SECRET", "s3cret-value")]);
+    assert_eq!(code, Some(1), "{text}");
+    let lines: Vec<&str> = text.lines().collect();
+    assert!(
+        lines[0].starts_with("ok    account: the upstream refuses the first token ("),
+        "{text}"
+    );
+    assert!(
+        lines[1].starts_with("FAIL  account: the upstream refuses the first token ("),
+        "{text}"
+    );
+    assert_eq!(
+        lines[2], "        name: an earlier test of this bridge has the same name",
+        "{text}"
+    );
+    assert!(!text.contains("s3cret-value"), "{text}");
+}
+
+#[test]
 fn junit_xml_lists_every_test_and_its_failure() {
     let tests = r#"
   - name: passes

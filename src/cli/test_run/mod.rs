@@ -117,9 +117,14 @@ async fn run_bridges(
         if tests.is_empty() {
             println!("--    {}: no tests", bridge.name);
         }
-        let mut cases = Vec::new();
+        let mut cases: Vec<Case> = Vec::new();
         for test in &tests {
-            let case = run_test(&cx, stand_in, bridge, test).await;
+            let mut case = run_test(&cx, stand_in, bridge, test).await;
+            // A report (and JUnit) names tests by name: two alike could not be told apart.
+            if cases.iter().any(|c| c.name == test.name) {
+                case.failures
+                    .push("name: an earlier test of this bridge has the same name".into());
+            }
             print_case(&bridge.name, &case);
             cases.push(case);
         }
