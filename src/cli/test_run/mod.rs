@@ -1,9 +1,9 @@
 //! `bridgeway test`: runs the `tests:` of bridge files offline. Each test's recorded answers are
 //! served by a loopback stand-in upstream ([`stand_in`]), and its input goes through the same
-//! sequence `serve` runs ([`pipeline::run`], the real fetch client, which for this command sends
-//! every origin to the stand-in; token requests of `oauth2` credentials go to a stand-in token
-//! endpoint that always grants [`stand_in::TEST_TOKEN`]). One line per test, the differences under a failed one, exit 1
-//! when any failed.
+//! sequence `serve` runs: [`pipeline::run`] with the real fetch client, which for this command
+//! sends every origin to the stand-in. Token requests of `oauth2` credentials go to a stand-in
+//! token endpoint that always grants [`stand_in::TEST_TOKEN`]. One line per test, the
+//! differences under a failed one, exit 1 when any failed.
 
 mod compare;
 mod junit;
@@ -47,25 +47,7 @@ pub fn run(args: TestArgs) -> anyhow::Result<ExitCode> {
     let snapshot = Loader::new(dir, env.clone())
         .load(&Snapshot::empty())
         .with_context(|| format!("cannot read the bridge directory {}", dir.display()))?;
-    let mut suites = Vec::new();
-    // A file that does not load cannot be tested: it fails the run unless names single out
-    // other bridges.
-    for p in snapshot.problems() {
-        eprintln!("error {p}");
-        if args.names.is_empty() {
-            suites.push(Suite {
-                name: p
-                    .file
-                    .file_name()
-                    .map_or_else(String::new, |f| f.to_string_lossy().into_owned()),
-                cases: vec![Case {
-                    name: "loads".into(),
-                    time: Duration::ZERO,
-                    failures: vec![p.to_string()],
-                }],
-            });
-        }
-    }
+    let mut suites = load_failures(&snapshot, &args.names);
     let mut missing = false;
     for name in &args.names {
         if snapshot.bridge(name).is_none() {
@@ -90,6 +72,31 @@ pub fn run(args: TestArgs) -> anyhow::Result<ExitCode> {
     Ok(super::exit_code(failed || missing))
 }
 
+/// Every load problem, printed; a file that does not load cannot be tested, so each fails the
+/// run as a `loads` test of its own, unless names single out other bridges.
+fn load_failures(snapshot: &Snapshot, names: &[String]) -> Vec<Suite> {
+    let mut suites = Vec::new();
+    for p in snapshot.problems() {
+        eprintln!("error {p}");
+        if names.is_empty() {
+            let file = p.file.file_name().unwrap_or_default().to_string_lossy();
+            suites.push(failed_to_load(&file, p.to_string()));
+        }
+    }
+    suites
+}
+
+fn failed_to_load(file: &str, why: String) -> Suite {
+    Suite {
+        name: file.to_owned(),
+        cases: vec![Case {
+            name: "loads".into(),
+            time: Duration::ZERO,
+            failures: vec![why],
+        }],
+    }
+}
+
 async fn run_bridges(
     stand_in: &StandIn,
     selected: &[&Served],
@@ -107,33 +114,47 @@ async fn run_bridges(
     let mut suites = Vec::new();
     for served in selected {
         let bridge = &served.bridge;
-        let tests = match tests_of(&dir.join(&served.file), env) {
+        let path = dir.join(&served.file);
+        let tests = match tests_of(&path, env) {
             Ok(tests) => tests,
+            // Changed between the load and now: reported like any file that does not load.
             Err(e) => {
-                eprintln!("error {}: {e}", dir.join(&served.file).display());
+                let why = format!("{}: {e}", path.display());
+                eprintln!("error {why}");
+                suites.push(failed_to_load(&served.file, why));
                 continue;
             }
         };
-        if tests.is_empty() {
-            println!("--    {}: no tests", bridge.name);
-        }
-        let mut cases: Vec<Case> = Vec::new();
-        for test in &tests {
-            let mut case = run_test(&cx, stand_in, bridge, test).await;
-            // A report (and JUnit) names tests by name: two alike could not be told apart.
-            if cases.iter().any(|c| c.name == test.name) {
-                case.failures
-                    .push("name: an earlier test of this bridge has the same name".into());
-            }
-            print_case(&bridge.name, &case);
-            cases.push(case);
-        }
-        suites.push(Suite {
-            name: bridge.name.clone(),
-            cases,
-        });
+        suites.push(run_suite(&cx, stand_in, bridge, &tests).await);
     }
     suites
+}
+
+/// One bridge's tests, in order, each printed as it ends.
+async fn run_suite(
+    cx: &Context<'_>,
+    stand_in: &StandIn,
+    bridge: &Bridge,
+    tests: &[BridgeTest],
+) -> Suite {
+    if tests.is_empty() {
+        println!("--    {}: no tests", bridge.name);
+    }
+    let mut cases: Vec<Case> = Vec::new();
+    for test in tests {
+        let mut case = run_test(cx, stand_in, bridge, test).await;
+        // A report (and JUnit) names tests by name: two alike could not be told apart.
+        if cases.iter().any(|c| c.name == test.name) {
+            case.failures
+                .push("name: an earlier test of this bridge has the same name".into());
+        }
+        print_case(&bridge.name, &case);
+        cases.push(case);
+    }
+    Suite {
+        name: bridge.name.clone(),
+        cases,
+    }
 }
 
 /// The `tests:` of a file that has just compiled; parsed again since the served bridge does not
