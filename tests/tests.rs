@@ -25,6 +25,8 @@ mod metrics;
 mod oauth2_server;
 mod operator_logs;
 mod properties;
+mod query_languages;
+mod records;
 mod reference;
 mod rolling_restart;
 mod routing;
