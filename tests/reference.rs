@@ -117,6 +117,13 @@ fn the_schema_rejects_a_typo_as_the_gateway_does() {
     ] {
         assert!(!validator.is_valid(&yaml(&typo)), "accepted:\n{typo}");
     }
+    // Records: `items` is a scalar type or `{ fields: … }`, and a typo inside a record is caught.
+    let records = format!(
+        "{good}output:\n  rows:\n    path: $.r[*]\n    type: array\n    items: {{ fields: {{ id: {{ path: $.id }} }} }}\n"
+    );
+    assert!(validator.is_valid(&yaml(&records)), "{records}");
+    assert!(!validator.is_valid(&yaml(&records.replace("{ path: $.id }", "{ pth: $.id }"))));
+    assert!(!validator.is_valid(&yaml(&records.replace("{ fields:", "{ feilds:"))));
     // What the parser accepts besides strings: numbers and booleans as text, an empty mapping.
     let loose = format!("{good}  headers: {{ X-Version: 2, X-Flag: true }}\n  query:\n");
     assert!(validator.is_valid(&yaml(&loose)), "{loose}");
