@@ -168,15 +168,15 @@ struct TestArgs {
     /// Also write the results as JUnit XML to this file.
     #[arg(long)]
     junit: Option<PathBuf>,
-    /// Read `NAME=value` lines from this file before expanding `${VAR}` (the process
-    /// environment wins over it).
+    /// Read `NAME=value` lines from this file for `${VAR}` in bridge files, over the process
+    /// environment (a value in the file wins).
     #[arg(long, env = "BRIDGEWAY_ENV_FILE")]
     env_file: Option<PathBuf>,
     #[command(flatten)]
     bridges: BridgesDir,
 }
 
-/// The variables `${VAR}` is expanded from: the process environment, then `env_file`.
+/// The variables `${VAR}` is expanded from: `env_file`, then the process environment.
 fn env_source(env_file: Option<&std::path::Path>) -> anyhow::Result<Arc<dyn EnvSource>> {
     let Some(path) = env_file else {
         return Ok(Arc::new(ProcessEnv));
@@ -211,7 +211,8 @@ struct EnvFile(std::collections::HashMap<String, String>);
 
 impl EnvSource for EnvFile {
     fn get(&self, name: &str) -> Option<String> {
-        ProcessEnv.get(name).or_else(|| self.0.get(name).cloned())
+        // As a flag on the command line wins over the environment.
+        self.0.get(name).cloned().or_else(|| ProcessEnv.get(name))
     }
 }
 
