@@ -7,6 +7,7 @@ mod support;
 
 mod admin_port;
 mod auth;
+mod authoring;
 mod bridge_tests;
 mod cli;
 mod connections;

@@ -1,5 +1,16 @@
 //! Command-line parsing and the subcommands. Flags may also come from `BRIDGEWAY_*` variables.
 
+/// `println!` for output meant for a pipe: when the reader has gone (`try … | head`), the
+/// command ends quietly (exit 141, as a shell reports SIGPIPE) instead of panicking.
+macro_rules! say {
+    ($($arg:tt)*) => {{
+        use std::io::Write as _;
+        if writeln!(std::io::stdout(), $($arg)*).is_err() {
+            std::process::exit(141);
+        }
+    }};
+}
+
 mod check;
 mod genesys;
 mod reference;
@@ -7,13 +18,14 @@ mod serve;
 mod test_run;
 mod try_run;
 
+use std::collections::HashMap;
 use std::net::SocketAddr;
 use std::path::PathBuf;
 use std::process::ExitCode;
 use std::sync::Arc;
 
 use bridgeway::Loader;
-use bridgeway::file::env::{EnvSource, ProcessEnv};
+use bridgeway::file::env::{EnvSource, Layered, ProcessEnv, read_env_file};
 use clap::{Args, Parser, Subcommand};
 
 #[derive(Debug, Parser)]
@@ -31,8 +43,9 @@ pub struct Cli {
 enum Command {
     /// Serve every bridge in the directory.
     Serve(ServeArgs),
-    /// Load every bridge file, print every problem, exit 1 if there is any.
-    Check(BridgesDir),
+    /// Load bridge files (the given files and directories, else --bridges), print every
+    /// problem, exit 1 if there is any.
+    Check(check::CheckArgs),
     /// Run one request through a bridge and print each pipeline step.
     Try(TryArgs),
     /// Run the `tests:` of bridge files against a stand-in upstream; exit 1 if any fails.
@@ -60,12 +73,37 @@ pub struct BridgesDir {
     /// The bridge directory.
     #[arg(long = "bridges", env = "BRIDGEWAY_BRIDGES", default_value = "bridges")]
     dir: PathBuf,
+    #[command(flatten)]
+    env: EnvFiles,
 }
 
 impl BridgesDir {
-    fn loader(&self) -> Loader {
-        let env: Arc<dyn EnvSource> = Arc::new(ProcessEnv);
-        Loader::new(&self.dir, env)
+    fn loader(&self) -> anyhow::Result<Loader> {
+        Ok(Loader::new(&self.dir, self.env.source()?))
+    }
+}
+
+/// `--env-file`, for every command that reads bridge files.
+#[derive(Debug, Clone, Default, Args)]
+pub struct EnvFiles {
+    /// Read `NAME=value` lines from FILE for `${VAR}` in bridge files, over the process
+    /// environment (a value in the file wins). Repeatable; a later file wins. Read once, at start.
+    #[arg(long = "env-file", value_name = "FILE", env = "BRIDGEWAY_ENV_FILE")]
+    files: Vec<PathBuf>,
+}
+
+impl EnvFiles {
+    /// Where `${VAR}` takes its values: the env files over the process environment.
+    pub fn source(&self) -> anyhow::Result<Arc<dyn EnvSource>> {
+        let process: Arc<dyn EnvSource> = Arc::new(ProcessEnv);
+        if self.files.is_empty() {
+            return Ok(process);
+        }
+        let mut vars = HashMap::new();
+        for file in &self.files {
+            vars.extend(read_env_file(file)?);
+        }
+        Ok(Arc::new(Layered::new(vars, process)))
     }
 }
 
@@ -157,6 +195,9 @@ struct TryArgs {
     /// credentials are checked as `serve` checks them; without, they are not asked for.
     #[arg(long = "header", short = 'H')]
     header: Vec<String>,
+    /// Also print the upstream's answer body (secret values masked).
+    #[arg(long)]
+    show_body: bool,
     #[command(flatten)]
     bridges: BridgesDir,
 }
@@ -168,52 +209,8 @@ struct TestArgs {
     /// Also write the results as JUnit XML to this file.
     #[arg(long)]
     junit: Option<PathBuf>,
-    /// Read `NAME=value` lines from this file for `${VAR}` in bridge files, over the process
-    /// environment (a value in the file wins).
-    #[arg(long, env = "BRIDGEWAY_ENV_FILE")]
-    env_file: Option<PathBuf>,
     #[command(flatten)]
     bridges: BridgesDir,
-}
-
-/// The variables `${VAR}` is expanded from: `env_file`, then the process environment.
-fn env_source(env_file: Option<&std::path::Path>) -> anyhow::Result<Arc<dyn EnvSource>> {
-    let Some(path) = env_file else {
-        return Ok(Arc::new(ProcessEnv));
-    };
-    let text = std::fs::read_to_string(path)
-        .map_err(|e| anyhow::anyhow!("cannot read the env file {}: {e}", path.display()))?;
-    let mut vars = std::collections::HashMap::new();
-    for (n, line) in text.lines().enumerate() {
-        let line = line.trim();
-        if line.is_empty() || line.starts_with('#') {
-            continue;
-        }
-        let line = line.strip_prefix("export ").unwrap_or(line);
-        let Some((name, value)) = line.split_once('=') else {
-            anyhow::bail!("{}:{}: write NAME=value", path.display(), n + 1);
-        };
-        vars.insert(name.trim().to_owned(), unquote(value.trim()).to_owned());
-    }
-    Ok(Arc::new(EnvFile(vars)))
-}
-
-fn unquote(value: &str) -> &str {
-    for q in ['"', '\''] {
-        if let Some(inner) = value.strip_prefix(q).and_then(|v| v.strip_suffix(q)) {
-            return inner;
-        }
-    }
-    value
-}
-
-struct EnvFile(std::collections::HashMap<String, String>);
-
-impl EnvSource for EnvFile {
-    fn get(&self, name: &str) -> Option<String> {
-        // As a flag on the command line wins over the environment.
-        self.0.get(name).cloned().or_else(|| ProcessEnv.get(name))
-    }
 }
 
 /// Exit 1 when anything failed, 0 otherwise.
@@ -228,7 +225,7 @@ fn exit_code(failed: bool) -> ExitCode {
 pub fn run(cli: Cli) -> anyhow::Result<ExitCode> {
     match cli.command {
         Command::Serve(args) => serve::run(args),
-        Command::Check(dir) => check::run(&dir),
+        Command::Check(args) => check::run(&args),
         Command::Try(args) => try_run::run(args),
         Command::Test(args) => test_run::run(args),
         Command::Schema => reference::schema(),

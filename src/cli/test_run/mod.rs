@@ -31,7 +31,7 @@ use junit::{Case, Suite};
 use stand_in::{Received, StandIn};
 
 pub fn run(args: TestArgs) -> anyhow::Result<ExitCode> {
-    let env = super::env_source(args.env_file.as_deref())?;
+    let env = args.bridges.env.source()?;
     let dir = &args.bridges.dir;
     let runtime = tokio::runtime::Builder::new_current_thread()
         .enable_all()
@@ -162,7 +162,11 @@ async fn run_suite(
 fn tests_of(path: &Path, env: &Arc<dyn EnvSource>) -> anyhow::Result<Vec<BridgeTest>> {
     let text = std::fs::read_to_string(path)?;
     let (parsed, _) = file::parse_in::<file::BridgeFile>(&text, env, path.parent());
-    Ok(parsed.map_err(|e| anyhow::anyhow!(e.message))?.0.tests)
+    let first = |errors: Vec<file::ParseError>| {
+        let message = errors.into_iter().next().map(|e| e.message);
+        anyhow::anyhow!(message.unwrap_or_default())
+    };
+    Ok(parsed.map_err(first)?.0.tests)
 }
 
 async fn run_test(
