@@ -12,7 +12,7 @@
 //!
 //! | layer | module | what it holds |
 //! | --- | --- | --- |
-//! | 6 | `cli` (the binary) | `serve`, `check`, `try`, `export`, `genesys` |
+//! | 6 | `cli` (the binary) | `serve`, `check`, `try`, `test`, `export`, `genesys`, `schema`, `completions`, `man` |
 //! | 5 | [`server`], [`genesys`] | hyper on per-core runtimes, TLS, the `/-/` endpoints; data actions and the Platform API |
 //! | 4 | [`routes`] | the route table ([`Snapshot`]), loading a directory into one, the atomic swap ([`Gateway`]), reload triggers |
 //! | 3 | [`pipeline`] | the one request sequence, its observer, and [`RequestError`](pipeline::RequestError): every stage's error as a status and a JSON body |
@@ -20,7 +20,7 @@
 //! | 1 | [`stages`] | one module per stage: what it compiles at load, what it does per request, its error |
 //! | 0 | [`file`], [`jsonpath`], [`template`], [`metrics`], [`limits`], [`request_id`], [`json`] | the bridge file as written and `${VAR}` expansion; the path and template languages; counters; defaults; small shared pieces |
 //!
-//! `serve`, `try` and (later) `test` all run [`pipeline::run`]: what `try` prints is what
+//! `serve`, `try` and `test` all run [`pipeline::run`]: what `try` prints is what
 //! `serve` does.
 
 pub mod bridge;

@@ -13,7 +13,9 @@ macro_rules! say {
 
 mod check;
 mod genesys;
+mod reference;
 mod serve;
+mod test_run;
 mod try_run;
 
 use std::collections::HashMap;
@@ -46,6 +48,18 @@ enum Command {
     Check(check::CheckArgs),
     /// Run one request through a bridge and print each pipeline step.
     Try(TryArgs),
+    /// Run the `tests:` of bridge files against a stand-in upstream; exit 1 if any fails.
+    Test(TestArgs),
+    /// Print the JSON Schema (draft 2020-12) of bridge files, for editors.
+    Schema,
+    /// Print a shell completion script.
+    Completions {
+        /// The shell to complete for.
+        #[arg(value_enum)]
+        shell: clap_complete::Shell,
+    },
+    /// Print the man page (roff).
+    Man,
     /// Write the bridges out for another system.
     #[command(subcommand)]
     Export(genesys::ExportTarget),
@@ -188,6 +202,17 @@ struct TryArgs {
     bridges: BridgesDir,
 }
 
+#[derive(Debug, Args)]
+struct TestArgs {
+    /// Test only these bridges (by name); default: every bridge in the directory.
+    names: Vec<String>,
+    /// Also write the results as JUnit XML to this file.
+    #[arg(long)]
+    junit: Option<PathBuf>,
+    #[command(flatten)]
+    bridges: BridgesDir,
+}
+
 /// Exit 1 when anything failed, 0 otherwise.
 fn exit_code(failed: bool) -> ExitCode {
     if failed {
@@ -202,6 +227,10 @@ pub fn run(cli: Cli) -> anyhow::Result<ExitCode> {
         Command::Serve(args) => serve::run(args),
         Command::Check(args) => check::run(&args),
         Command::Try(args) => try_run::run(args),
+        Command::Test(args) => test_run::run(args),
+        Command::Schema => reference::schema(),
+        Command::Completions { shell } => reference::completions(shell),
+        Command::Man => reference::man(),
         Command::Export(genesys::ExportTarget::Genesys(args)) => genesys::export(args),
         Command::Genesys(command) => genesys::run(command),
     }

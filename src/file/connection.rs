@@ -1,11 +1,12 @@
 //! The connection file as written (SPEC §5.1): a base URL, default headers and timeout,
 //! credentials and TLS settings that several bridges share by name.
 
+use schemars::JsonSchema;
 use serde::Deserialize;
 
 use super::{FieldMap, Kind, Text, UpstreamAuthSpec};
 
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct ConnectionFile {
     /// `connection` (how the loader told it from a bridge).
@@ -22,7 +23,7 @@ pub struct ConnectionFile {
 }
 
 /// OAuth2 client credentials (RFC 6749 §4.4), with the vendor variations of SPEC §5.1.
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct OAuth2Spec {
     pub token_url: Text,
@@ -48,7 +49,7 @@ impl OAuth2Spec {
 }
 
 /// How the client authenticates to the token endpoint.
-#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Hash, Deserialize)]
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Hash, Deserialize, JsonSchema)]
 #[serde(rename_all = "lowercase")]
 pub enum ClientAuth {
     /// HTTP Basic, RFC 6749 §2.3.1 (id and secret form-encoded first).
@@ -59,7 +60,7 @@ pub enum ClientAuth {
 }
 
 /// TLS to the upstream beyond the system roots.
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct TlsSpec {
     /// PEM certificates trusted in addition to the system roots.

@@ -10,20 +10,28 @@ use std::marker::PhantomData;
 use std::sync::Arc;
 
 use indexmap::IndexMap;
+use schemars::JsonSchema;
 use serde::Deserialize;
 use serde::de::{self, Deserializer, MapAccess, Visitor};
 use serde_json::Value;
 
+mod bridge_test;
 mod connection;
 pub mod env;
 pub mod locate;
+mod schema;
 mod shape;
+
+pub use bridge_test::{
+    BridgeTest, Expectation, ExpectedRequest, OneOrMany, RecordedAnswer, ScalarString,
+};
+pub use schema::json_schema;
 
 pub use connection::{ClientAuth, ConnectionFile, OAuth2Spec, TlsSpec};
 use env::{EnvSource, Expansion, FileRead};
 
 /// What a file in the bridge directory declares: its first key `kind:` says (default `bridge`).
-#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Deserialize)]
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Deserialize, JsonSchema)]
 #[serde(rename_all = "lowercase")]
 pub enum Kind {
     #[default]
@@ -31,7 +39,7 @@ pub enum Kind {
     Connection,
 }
 
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct BridgeFile {
     /// Always `bridge` here (checked when compiled); a connection file parses as [`ConnectionFile`].
@@ -48,16 +56,19 @@ pub struct BridgeFile {
     #[serde(default)]
     pub on_error: OnError,
     pub auth: Option<AuthSpec>,
+    /// Run by `bridgeway test`; never compiled into the served bridge.
+    #[serde(default)]
+    pub tests: Vec<BridgeTest>,
 }
 
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct RouteSpec {
     pub method: Option<Text>,
     pub path: Text,
 }
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize, JsonSchema)]
 #[serde(rename_all = "lowercase")]
 pub enum InputType {
     String,
@@ -66,7 +77,7 @@ pub enum InputType {
     Boolean,
 }
 
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct InputFieldSpec {
     #[serde(rename = "type", default = "InputFieldSpec::default_type")]
@@ -89,7 +100,7 @@ impl InputFieldSpec {
     }
 }
 
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct UpstreamSpec {
     pub method: Option<Text>,
@@ -111,7 +122,7 @@ pub struct UpstreamSpec {
 }
 
 /// Outbound credentials: exactly one kind (checked when compiled). Every value is a secret.
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct UpstreamAuthSpec {
     pub oauth2: Option<OAuth2Spec>,
@@ -141,7 +152,7 @@ impl UpstreamAuthSpec {
 }
 
 /// An API key sent upstream: as a header or as a query parameter (exactly one).
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct UpstreamApiKeySpec {
     pub header: Option<Text>,
@@ -149,7 +160,7 @@ pub struct UpstreamApiKeySpec {
     pub value: Text,
 }
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize, JsonSchema)]
 #[serde(rename_all = "lowercase")]
 pub enum OutputType {
     String,
@@ -159,7 +170,7 @@ pub enum OutputType {
     Array,
 }
 
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct OutputFieldSpec {
     pub path: Option<Text>,
@@ -187,13 +198,14 @@ pub struct OutputFieldSpec {
 }
 
 /// The elements of an `array` output: a scalar type, or `{ fields: … }` for records.
-#[derive(Debug)]
+#[derive(Debug, JsonSchema)]
+#[schemars(untagged)] // the schema of what `ItemsVisitor` accepts
 pub enum ItemsSpec {
     Scalar(InputType),
     Records(RecordSpec),
 }
 
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct RecordSpec {
     pub fields: FieldMap<OutputFieldSpec>,
@@ -224,7 +236,7 @@ impl<'de> Visitor<'de> for ItemsVisitor {
 
 /// What a failed upstream call answers: an error status (the default), or 200 with the output
 /// fields built from the error so a flow can branch on them.
-#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Deserialize)]
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Deserialize, JsonSchema)]
 #[serde(rename_all = "lowercase")]
 pub enum OnError {
     #[default]
@@ -233,21 +245,21 @@ pub enum OnError {
 }
 
 /// Inbound credentials: exactly one of `api_key` or `basic` (checked when compiled).
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct AuthSpec {
     pub api_key: Option<ApiKeySpec>,
     pub basic: Option<BasicSpec>,
 }
 
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct ApiKeySpec {
     pub header: Text,
     pub value: Text,
 }
 
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct BasicSpec {
     pub username: Text,
@@ -271,6 +283,16 @@ impl<'de> Deserialize<'de> for Text {
         env::expand_in_scope(&raw)
             .map(Text)
             .map_err(de::Error::custom)
+    }
+}
+
+impl JsonSchema for Text {
+    fn schema_name() -> std::borrow::Cow<'static, str> {
+        "Text".into()
+    }
+    fn json_schema(_: &mut schemars::SchemaGenerator) -> schemars::Schema {
+        // What `ScalarText` accepts.
+        schemars::json_schema!({ "type": ["string", "number", "boolean"] })
     }
 }
 
@@ -310,6 +332,15 @@ impl<'de> Deserialize<'de> for Expanded {
     }
 }
 
+impl JsonSchema for Expanded {
+    fn schema_name() -> std::borrow::Cow<'static, str> {
+        "AnyValue".into()
+    }
+    fn json_schema(_: &mut schemars::SchemaGenerator) -> schemars::Schema {
+        schemars::Schema::from(true)
+    }
+}
+
 fn expand_strings(value: &mut Value) -> Result<(), env::ExpandError> {
     match value {
         Value::String(s) => *s = env::expand_in_scope(s)?,
@@ -339,6 +370,17 @@ impl<V> Default for FieldMap<V> {
 impl<'de, V: Deserialize<'de>> Deserialize<'de> for FieldMap<V> {
     fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
         d.deserialize_map(FieldMapVisitor(PhantomData))
+    }
+}
+
+impl<V: JsonSchema> JsonSchema for FieldMap<V> {
+    fn schema_name() -> std::borrow::Cow<'static, str> {
+        format!("Map_of_{}", V::schema_name()).into()
+    }
+    fn json_schema(generator: &mut schemars::SchemaGenerator) -> schemars::Schema {
+        let value = generator.subschema_for::<V>();
+        // `key:` with nothing after it is an empty mapping (see `visit_unit`).
+        schemars::json_schema!({ "type": ["object", "null"], "additionalProperties": value })
     }
 }
 

@@ -111,7 +111,15 @@ const USER_AGENT: HeaderValue =
 impl Client {
     pub fn new(max_body: usize) -> Self {
         Client {
-            pool: Pool::start(max_body),
+            pool: Pool::start(max_body, None),
+        }
+    }
+
+    /// A client for `bridgeway test`: every request, to whichever origin, goes over plain HTTP
+    /// to the stand-in upstream at `addr` (a loopback address) instead.
+    pub fn with_stand_in(max_body: usize, addr: std::net::SocketAddr) -> Self {
+        Client {
+            pool: Pool::start(max_body, Some(addr)),
         }
     }
 

@@ -2,6 +2,7 @@
 //! an exchange, and the one shared HTTP/2 connection; the rule for sending a request again.
 
 use std::collections::HashMap;
+use std::net::SocketAddr;
 use std::sync::{Arc, Mutex, Weak};
 use std::time::{Duration, Instant};
 
@@ -63,6 +64,8 @@ enum Attempt {
 
 pub(super) struct Pool {
     connector: Connector,
+    /// `bridgeway test` only: every origin is reached at this loopback address over plain HTTP.
+    stand_in: Option<SocketAddr>,
     idle: Mutex<HashMap<Box<str>, Vec<Idle>>>,
     pub(super) max_body: usize,
 }
@@ -76,9 +79,10 @@ pub(super) struct Answer {
 
 impl Pool {
     /// A pool, and (on a runtime) the task that closes its idle connections.
-    pub fn start(max_body: usize) -> Arc<Self> {
+    pub fn start(max_body: usize, stand_in: Option<SocketAddr>) -> Arc<Self> {
         let pool = Arc::new(Pool {
             connector: Connector::new(),
+            stand_in,
             idle: Mutex::new(HashMap::new()),
             max_body,
         });
@@ -211,7 +215,11 @@ impl Pool {
     }
 
     async fn open(&self, origin: &Origin) -> Result<Sender, FetchError> {
-        let sender = Sender::from(self.connector.open(origin).await?);
+        let opened = match self.stand_in {
+            Some(addr) => open_stand_in(addr).await?,
+            None => self.connector.open(origin).await?,
+        };
+        let sender = Sender::from(opened);
         if let Sender::H2(shared) = &sender {
             self.give_back(origin, Sender::H2(shared.clone()));
         }
@@ -234,6 +242,15 @@ impl Pool {
             }),
         }
     }
+}
+
+/// A plain-HTTP connection to the test stand-in, whatever origin the bridge names: the request
+/// keeps its own `Host` and target, so the stand-in sees what the real upstream would.
+async fn open_stand_in(addr: SocketAddr) -> Result<Opened, FetchError> {
+    let tcp = tokio::net::TcpStream::connect(addr)
+        .await
+        .map_err(|_| FetchError::Connect)?;
+    Ok(Opened::H1(h1::Conn::new(h1::Stream::Tcp(tcp))))
 }
 
 /// Closes connections idle for longer than [`IDLE_TIMEOUT`], or on which the upstream wrote

@@ -33,6 +33,23 @@ const TOKEN_REQUEST_TIMEOUT: Duration = Duration::from_secs(30);
 /// Largest token answer read.
 const MAX_TOKEN_ANSWER: usize = 64 * 1024;
 
+/// `bridgeway test` only: every token request goes to this loopback address over plain HTTP.
+static TOKEN_STAND_IN: std::sync::OnceLock<std::net::SocketAddr> = std::sync::OnceLock::new();
+
+/// Sends every token request of this process, whatever its `token_url`, to `addr` (plain HTTP,
+/// same path and query) from now on: the stand-in token endpoint of `bridgeway test`.
+pub fn send_token_requests_to(addr: std::net::SocketAddr) {
+    let _ = TOKEN_STAND_IN.set(addr);
+}
+
+fn stand_in_url(url: &str, addr: std::net::SocketAddr) -> String {
+    let rest = url::Url::parse(url).map_or_else(
+        |_| "/".to_owned(),
+        |u| u[url::Position::BeforePath..].to_owned(),
+    );
+    format!("http://{addr}{rest}")
+}
+
 /// Why no token could be had. Never holds a secret: the endpoint's `error` code is quoted only
 /// after it is reduced to the characters RFC 6749 §5.2 allows in it.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
@@ -401,9 +418,13 @@ impl TokenRequest {
     }
 
     async fn send(&self) -> Result<Token, TokenError> {
+        let url = match TOKEN_STAND_IN.get() {
+            Some(addr) => stand_in_url(&self.url, *addr),
+            None => self.url.clone(),
+        };
         let mut request = self
             .http
-            .post(&self.url)
+            .post(url)
             .header(
                 http::header::CONTENT_TYPE,
                 "application/x-www-form-urlencoded",
