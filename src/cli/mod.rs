@@ -2,6 +2,7 @@
 
 mod check;
 mod genesys;
+mod import;
 mod serve;
 mod try_run;
 
@@ -36,6 +37,9 @@ enum Command {
     /// Write the bridges out for another system.
     #[command(subcommand)]
     Export(genesys::ExportTarget),
+    /// Turn another system's definitions into bridge and connection files.
+    #[command(subcommand)]
+    Import(import::ImportSource),
     /// Deploy and test Genesys Cloud data actions through the Platform API.
     #[command(subcommand)]
     Genesys(genesys::GenesysCommand),
@@ -162,6 +166,7 @@ pub fn run(cli: Cli) -> anyhow::Result<ExitCode> {
         Command::Check(dir) => check::run(&dir),
         Command::Try(args) => try_run::run(args),
         Command::Export(genesys::ExportTarget::Genesys(args)) => genesys::export(args),
+        Command::Import(source) => import::run(source),
         Command::Genesys(command) => genesys::run(command),
     }
 }
