@@ -56,6 +56,11 @@ pub fn problems(bridge: &Bridge) -> Vec<String> {
             bridge.method
         ));
     }
+    if bridge.method == Method::GET && !bridge.input.fields.is_empty() {
+        problems.push(
+            "route.method: GET cannot carry inputs from Genesys: a data action sends no body on GET (genesys.md §3.1) and the gateway reads inputs only from the body; use POST".to_owned(),
+        );
+    }
     problems
 }
 
