@@ -13,6 +13,7 @@ mod escaping;
 mod fetch_post;
 mod genesys_deploy;
 mod genesys_export;
+mod genesys_import;
 mod hostile;
 mod hot_reload;
 mod input_contract;

@@ -137,10 +137,16 @@ impl<'a> Translation<'a> {
     /// The bridge file, the variables it needs, and its TODO lines.
     pub fn render(mut self, slug: &str) -> (String, Vec<String>, Vec<String>) {
         let mut entries = vec![Entry::new("name", Node::str(slug))];
+        let name = self
+            .action
+            .name
+            .split(" - Exported ")
+            .next()
+            .unwrap_or_default();
         let description = self.action.value["contract"]["input"]["inputSchema"]["description"]
             .as_str()
-            .map(|d| format!("{}: {d}", self.action.name))
-            .unwrap_or_else(|| self.action.name.clone());
+            .map(|d| format!("{name}: {d}"))
+            .unwrap_or_else(|| name.to_owned());
         entries.push(Entry::new("description", Node::str(description)));
         entries.push(Entry::new(
             "route",

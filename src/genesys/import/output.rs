@@ -314,3 +314,44 @@ fn record(items: &Value) -> Result<Node, String> {
     }
     Ok(Node::Map(fields))
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_reference_in_value_position_still_parses_as_json() {
+        let t = "{\"firstId\": ${successTemplateUtils.firstFromArray(\"${ids}\", \"$esc.quote $esc.quote\")}}";
+        let pieces = velocity::parse(t);
+        let marked = mark(&pieces);
+        assert!(
+            serde_json::from_str::<Value>(&marked).is_ok(),
+            "{pieces:?} {marked:?}"
+        );
+    }
+
+    #[test]
+    fn genesys_paths_in_their_plain_form() {
+        let p = |s: &str| match &path_source(s)[0] {
+            Entry {
+                key,
+                value: Node::Scalar(Value::String(v)),
+                ..
+            } => format!("{key} {v}"),
+            other => panic!("{other:?}"),
+        };
+        assert_eq!(p("$.['a'].b"), "path $['a'].b");
+        assert_eq!(p("['a'][0]"), "path $['a'][0]");
+        assert_eq!(p("a.b"), "path $.a.b");
+        assert_eq!(p("$.items.length()"), "count $.items");
+    }
+
+    #[test]
+    fn the_usual_quote_fallback_is_a_string() {
+        let pieces = velocity::parse("$esc.quote $esc.quote");
+        assert_eq!(
+            fallback_default(&pieces).unwrap(),
+            Value::String(" ".into())
+        );
+    }
+}

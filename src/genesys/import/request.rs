@@ -69,8 +69,8 @@ impl Ctx {
                 "the literal text `{t}` would read as a bridge template"
             )),
             Piece::Text(t) => Ok(t.replace("${", "$${")),
-            Piece::Other(raw) if space_escaped_input(raw).is_some() => {
-                self.input(space_escaped_input(raw).unwrap_or_default())
+            p if space_escaped_input(p).is_some() => {
+                self.input(space_escaped_input(p).unwrap_or_default())
             }
             p => {
                 if let Some(name) = p.is_var("input") {
@@ -96,12 +96,23 @@ impl Ctx {
 }
 
 /// `${input.key.replace(' ','%20')}`: escaping spaces by hand, which placement does now.
-fn space_escaped_input(raw: &str) -> Option<&str> {
-    static RE: std::sync::LazyLock<regex::Regex> = std::sync::LazyLock::new(|| {
-        regex::Regex::new(r#"^\$!?\{input\.([A-Za-z_][A-Za-z0-9_-]*)\.replace\(\s*['"] ['"]\s*,\s*['"](%20|\+)['"]\s*\)\}$"#)
-            .unwrap()
-    });
-    RE.captures(raw).and_then(|c| c.get(1)).map(|m| m.as_str())
+fn space_escaped_input(piece: &Piece) -> Option<&str> {
+    let Piece::Call { target, args, .. } = piece else {
+        return None;
+    };
+    let text = |a: &[Piece]| match a {
+        [Piece::Text(t)] => Some(t.clone()),
+        _ => None,
+    };
+    let escapes_spaces = args.len() == 2
+        && text(&args[0]).as_deref() == Some(" ")
+        && matches!(text(&args[1]).as_deref(), Some("%20" | "+"));
+    match target.as_slice() {
+        [input, name, replace] if input == "input" && replace == "replace" && escapes_spaces => {
+            Some(name)
+        }
+        _ => None,
+    }
 }
 
 /// The Velocity source of a piece, for messages.

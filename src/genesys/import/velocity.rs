@@ -79,14 +79,33 @@ fn reference(s: &str) -> Option<(Piece, usize)> {
     if s[at..].starts_with('!') {
         at += 1;
     }
-    if s[at..].starts_with('{') {
-        let close = s[at..].find('}')? + at;
-        let inner = &s[at + 1..close];
-        let piece = dotted(inner)
-            .map(Piece::Var)
-            .unwrap_or_else(|| Piece::Other(s[..=close].to_owned()));
-        return Some((piece, close + 1));
+    if !s[at..].starts_with('{') {
+        return body(s, at);
     }
+    // Formal notation: the same body between braces, `${a.b}` or `${a.b("x", 'y')}`.
+    let parsed = body(s, at + 1).filter(|(_, end)| s[*end..].starts_with('}'));
+    match parsed {
+        Some((piece, end)) => Some((with_raw(piece, &s[..=end]), end + 1)),
+        None => {
+            let close = s[at..].find('}')? + at;
+            Some((Piece::Other(s[..=close].to_owned()), close + 1))
+        }
+    }
+}
+
+fn with_raw(piece: Piece, raw: &str) -> Piece {
+    match piece {
+        Piece::Call { target, args, .. } => Piece::Call {
+            target,
+            args,
+            raw: raw.to_owned(),
+        },
+        other => other,
+    }
+}
+
+/// `a.b` or `a.b(args…)` starting at byte `at` of `s`; the piece and the byte after it.
+fn body(s: &str, mut at: usize) -> Option<(Piece, usize)> {
     if !s[at..].starts_with(is_ident_start) {
         return None;
     }
@@ -223,11 +242,24 @@ mod tests {
     }
 
     #[test]
-    fn method_calls_and_directives_are_other() {
+    fn formal_notation_calls() {
+        let pieces =
+            parse("${successTemplateUtils.firstFromArray(\"${ids}\", \"$esc.quote $esc.quote\")}");
+        let [Piece::Call { target, args, .. }] = pieces.as_slice() else {
+            panic!("{pieces:?}")
+        };
+        assert_eq!(target, &["successTemplateUtils", "firstFromArray"]);
+        assert_eq!(args[0], vec![Piece::Var(vec!["ids".into()])]);
+        assert_eq!(args[1].len(), 3);
+    }
+
+    #[test]
+    fn method_calls_are_calls_and_directives_are_other() {
         assert!(matches!(
             &parse("${input.key.replace(' ','%20')}")[0],
-            Piece::Other(_)
+            Piece::Call { .. }
         ));
+        assert!(matches!(&parse("${input.a b}")[0], Piece::Other(_)));
         assert!(matches!(&parse("#if($input.a)x#end")[0], Piece::Other(_)));
         assert_eq!(parse("$5 #1"), vec![Piece::Text("$5 #1".into())]);
     }
