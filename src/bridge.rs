@@ -10,12 +10,14 @@ use std::sync::atomic::AtomicUsize;
 
 use http::Method;
 
+use crate::connection::{self, Connection};
 use crate::file::env::{EnvSource, FileRead, Secrets};
-use crate::file::{self, BridgeFile, Location, OnError};
+use crate::file::{self, BridgeFile, ConnectionFile, Kind, Location, OnError, UpstreamSpec};
 use crate::metrics::BridgeMeters;
 use crate::stages::auth::InboundAuth;
 use crate::stages::map::OutputMapping;
-use crate::stages::render::{UpstreamTemplate, parse_method};
+use crate::stages::render::{UpstreamBase, UpstreamTemplate, parse_method};
+use crate::stages::upstream_auth::UpstreamAuth;
 use crate::stages::validate::InputContract;
 
 /// One compiled bridge.
@@ -30,6 +32,8 @@ pub struct Bridge {
     pub upstream: UpstreamTemplate,
     pub output: OutputMapping,
     pub on_error: OnError,
+    /// The connection its upstream call starts from, if it names one.
+    pub connection: Option<Arc<Connection>>,
     /// Values from the environment that must never be shown.
     pub secrets: Secrets,
     /// Requests this bridge is answering now (bounded by the server's per-bridge limit).
@@ -65,27 +69,72 @@ impl Problem {
     }
 }
 
-/// Parses and compiles the text of one bridge file.
+/// Looks a connection up by name while a bridge compiles (the loader records what was asked).
+pub type Connections<'a> = &'a mut dyn FnMut(&str) -> Option<Arc<Connection>>;
+
+/// Parses and compiles the text of one bridge file that names no connection.
 pub fn compile_text(
     file: &Path,
     text: &str,
     env: &Arc<dyn EnvSource>,
 ) -> Result<Bridge, Vec<Problem>> {
-    compile_file(file, text, env).0
+    compile_file(file, text, env, &mut |_| None).0
 }
 
-/// [`compile_text`], also returning the files its `${file:…}` read (relative to the file's
-/// directory), whether or not it compiled: a reload compiles it again when one of them changes.
+/// [`compile_text`] with the connections of the same load, also returning the files its
+/// `${file:…}` read (relative to the file's directory), whether or not it compiled: a reload
+/// compiles it again when one of them changes.
 pub fn compile_file(
     file: &Path,
     text: &str,
     env: &Arc<dyn EnvSource>,
+    connections: Connections,
 ) -> (Result<Bridge, Vec<Problem>>, Vec<FileRead>) {
-    let (parsed, reads) = file::parse_in(text, env, file.parent());
-    (compile_parsed(file, parsed), reads)
+    let (parsed, reads) = file::parse_in::<BridgeFile>(text, env, file.parent());
+    (compile_parsed(file, parsed, connections), reads)
 }
 
-fn compile_parsed(file: &Path, parsed: file::Parsed) -> Result<Bridge, Vec<Problem>> {
+/// Parses and compiles the text of one connection file, also returning the files it read.
+pub fn compile_connection_file(
+    file: &Path,
+    text: &str,
+    env: &Arc<dyn EnvSource>,
+) -> (Result<Connection, Vec<Problem>>, Vec<FileRead>) {
+    let (parsed, reads) = file::parse_in::<ConnectionFile>(text, env, file.parent());
+    let compiled = with_expansions(file, parsed, |parsed, secrets| {
+        connection::compile(parsed, stem(file), file.parent(), secrets)
+    });
+    (compiled, reads)
+}
+
+/// Is this file text a connection (`kind: connection`) rather than a bridge?
+pub fn is_connection(text: &str) -> bool {
+    file::kind_of(text) == Kind::Connection
+}
+
+fn stem(file: &Path) -> &str {
+    file.file_stem()
+        .and_then(|s| s.to_str())
+        .unwrap_or_default()
+}
+
+fn compile_parsed(
+    file: &Path,
+    parsed: file::Parsed,
+    connections: Connections,
+) -> Result<Bridge, Vec<Problem>> {
+    with_expansions(file, parsed, |parsed, secrets| {
+        compile(parsed, stem(file), secrets, file.parent(), connections)
+    })
+}
+
+/// Runs `compile` on a parsed file with the secrets it took from the environment, and locates
+/// its problems in `file`, masking every value from the environment.
+fn with_expansions<T, R>(
+    file: &Path,
+    parsed: file::Parsed<T>,
+    compile: impl FnOnce(T, Secrets) -> Result<R, Vec<String>>,
+) -> Result<R, Vec<Problem>> {
     let (parsed, expansions) = parsed.map_err(|e| {
         vec![Problem {
             file: file.to_owned(),
@@ -97,11 +146,7 @@ fn compile_parsed(file: &Path, parsed: file::Parsed) -> Result<Bridge, Vec<Probl
     for e in expansions.iter().filter(|e| e.is_secret()) {
         secrets.add(&e.value);
     }
-    let stem = file
-        .file_stem()
-        .and_then(|s| s.to_str())
-        .unwrap_or_default();
-    compile(parsed, stem, secrets).map_err(|messages| {
+    compile(parsed, secrets).map_err(|messages| {
         // A value from the environment never reaches a message, whatever its variable's name.
         let mut all = Secrets::default();
         expansions.iter().for_each(|e| all.add(&e.value));
@@ -112,9 +157,19 @@ fn compile_parsed(file: &Path, parsed: file::Parsed) -> Result<Bridge, Vec<Probl
     })
 }
 
-/// Compiles a parsed file; `stem` names the bridge when the file does not.
-pub fn compile(file: BridgeFile, stem: &str, mut secrets: Secrets) -> Result<Bridge, Vec<String>> {
+/// Compiles a parsed file; `stem` names the bridge when the file does not, `dir` is where a
+/// relative `tls` path is read from, `connections` finds the connection it names.
+pub fn compile(
+    file: BridgeFile,
+    stem: &str,
+    mut secrets: Secrets,
+    dir: Option<&Path>,
+    connections: Connections,
+) -> Result<Bridge, Vec<String>> {
     let mut errs = Vec::new();
+    if file.kind != Kind::Bridge {
+        errs.push("kind: a bridge file says `kind: bridge` or nothing".to_owned());
+    }
     let name = file.name.as_ref().map_or(stem, |n| n.as_str()).to_owned();
     if !is_bridge_name(&name) {
         let whence = if file.name.is_some() {
@@ -150,12 +205,20 @@ pub fn compile(file: BridgeFile, stem: &str, mut secrets: Secrets) -> Result<Bri
         .map_err(|e| errs.extend(e))
         .ok();
     let declared = |n: &str| file.input.0.contains_key(n);
-    let upstream = UpstreamTemplate::compile(&file.upstream, &declared)
+    let (connection, base) = match upstream_base(&file.upstream, dir, connections) {
+        Ok(found) => found,
+        Err(e) => {
+            errs.extend(e);
+            (None, UpstreamBase::default())
+        }
+    };
+    if let Some(c) = &connection {
+        secrets.extend(&c.secrets);
+    }
+    base.auth_secrets.iter().for_each(|v| secrets.add(v));
+    let upstream = UpstreamTemplate::compile(&file.upstream, &declared, base)
         .map_err(|e| errs.extend(e))
         .ok();
-    if let Some(upstream) = &upstream {
-        upstream.auth_secrets.iter().for_each(|v| secrets.add(v));
-    }
     let output = OutputMapping::compile(&file.output)
         .map_err(|e| errs.extend(e))
         .ok();
@@ -173,6 +236,7 @@ pub fn compile(file: BridgeFile, stem: &str, mut secrets: Secrets) -> Result<Bri
                 upstream,
                 output,
                 on_error: file.on_error,
+                connection,
                 secrets,
                 in_flight: AtomicUsize::new(0),
                 meters: BridgeMeters::default(),
@@ -180,6 +244,62 @@ pub fn compile(file: BridgeFile, stem: &str, mut secrets: Secrets) -> Result<Bri
         }
         _ => Err(errs),
     }
+}
+
+/// What the bridge's call starts from: its connection's settings, or its own inline `auth`
+/// and `tls` (which a bridge with a connection may not have).
+fn upstream_base(
+    spec: &UpstreamSpec,
+    dir: Option<&Path>,
+    connections: Connections,
+) -> Result<(Option<Arc<Connection>>, UpstreamBase), Vec<String>> {
+    if let Some(name) = &spec.connection {
+        let mut errs = Vec::new();
+        for (set, key) in [(spec.auth.is_some(), "auth"), (spec.tls.is_some(), "tls")] {
+            if set {
+                errs.push(format!(
+                    "upstream.{key}: the connection `{}` gives the {key} settings; \
+                     remove upstream.{key} (or the connection)",
+                    name.as_str()
+                ));
+            }
+        }
+        let found = connections(name.as_str());
+        if found.is_none() {
+            errs.push(format!(
+                "upstream.connection: no connection named `{}` is loaded (a file with \
+                 `kind: connection` and that name, or that file name, in the bridge directory)",
+                name.as_str()
+            ));
+        }
+        return match found {
+            Some(c) if errs.is_empty() => {
+                let base = c.base.clone();
+                Ok((Some(c), base))
+            }
+            _ => Err(errs),
+        };
+    }
+    let tls = match &spec.tls {
+        Some(t) => connection::load_tls(t, dir).map_err(|e| vec![format!("upstream.{e}")])?,
+        None => None,
+    };
+    let auth = spec
+        .auth
+        .as_ref()
+        .map(|a| UpstreamAuth::compile(a, tls.as_ref()))
+        .transpose()
+        .map_err(|e| vec![format!("upstream.auth: {e}")])?;
+    let (auth, auth_secrets) = auth.map_or((None, Vec::new()), |(a, s)| (Some(a), s));
+    Ok((
+        None,
+        UpstreamBase {
+            auth,
+            auth_secrets,
+            tls,
+            ..UpstreamBase::default()
+        },
+    ))
 }
 
 pub fn is_bridge_name(name: &str) -> bool {

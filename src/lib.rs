@@ -24,6 +24,7 @@
 //! `serve` does.
 
 pub mod bridge;
+pub mod connection;
 pub mod file;
 pub mod genesys;
 pub mod json;

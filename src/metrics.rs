@@ -4,6 +4,9 @@
 //! [`process`], read at each scrape.
 
 pub mod process;
+mod tokens;
+
+pub use tokens::{TokenCounter, TokenRequests};
 
 use prometheus_client::encoding::EncodeLabelSet;
 use prometheus_client::metrics::counter::Counter;
@@ -70,6 +73,8 @@ pub struct Metrics {
     pub reloads: Family<ResultLabel, Counter>,
     pub bridges_loaded: Gauge,
     pub bridge_files_failed: Gauge,
+    /// The token caches in use, read at each scrape.
+    pub token_requests: TokenRequests,
 }
 
 impl Default for Metrics {
@@ -146,7 +151,10 @@ impl Metrics {
             "Bridge files whose current version does not load",
             bridge_files_failed.clone(),
         );
+        let token_requests = TokenRequests::default();
+        registry.register_collector(Box::new(token_requests.clone()));
         Metrics {
+            token_requests,
             registry: root,
             requests,
             request_seconds,

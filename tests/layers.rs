@@ -14,6 +14,7 @@ const LAYERS: &[(&str, u8)] = &[
     ("metrics", 0),
     ("file", 0),
     ("stages", 1),
+    ("connection", 2),
     ("bridge", 2),
     ("pipeline", 3),
     ("routes", 4),

@@ -8,6 +8,7 @@ mod support;
 mod admin_port;
 mod auth;
 mod cli;
+mod connections;
 mod drain;
 mod escaping;
 mod fetch_post;

@@ -8,6 +8,7 @@ use std::process::ExitCode;
 use anyhow::{Context as _, bail};
 use bridgeway::pipeline::{self, Context, Credentials, Observer, RequestError};
 use bridgeway::stages::fetch::{Client, FetchError, UpstreamRequest, UpstreamResponse};
+use bridgeway::stages::upstream_auth::{TokenError, TokenStep};
 use bridgeway::stages::validate::{FieldProblem, InputError, ValidInput};
 use bridgeway::{Bridge, Settings, Snapshot};
 use bytes::Bytes;
@@ -109,6 +110,22 @@ impl Observer for Steps {
 
     fn rendered(&mut self, bridge: &Bridge, request: &UpstreamRequest) {
         println!("render   {}", indent(&request.describe(&bridge.secrets)));
+    }
+
+    fn token(&mut self, _: &Bridge, step: Result<&TokenStep, &TokenError>) {
+        // The token itself is never printed: it is a credential like any other.
+        match step {
+            Ok(TokenStep::Cached) => println!("token    cached (Authorization: Bearer ***)"),
+            Ok(TokenStep::Fetched { took, lifetime }) => println!(
+                "token    fetched in {:.1} ms, {} (Authorization: Bearer ***)",
+                took.as_secs_f64() * 1000.0,
+                match lifetime {
+                    Some(l) => format!("valid for {} s", l.as_secs()),
+                    None => "no lifetime given".to_owned(),
+                }
+            ),
+            Err(e) => println!("token    failed: {e}"),
+        }
     }
 
     fn fetched(&mut self, _: &Bridge, fetched: &Result<UpstreamResponse, FetchError>) {

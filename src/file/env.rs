@@ -309,6 +309,11 @@ impl Secrets {
         }
     }
 
+    /// Adds every value of `other`.
+    pub fn extend(&mut self, other: &Secrets) {
+        other.0.iter().for_each(|v| self.add(v));
+    }
+
     pub fn mask(&self, text: &str) -> String {
         self.0.iter().fold(text.to_owned(), |acc, secret| {
             acc.replace(secret.as_str(), "***")

@@ -14,13 +14,27 @@ use serde::Deserialize;
 use serde::de::{self, Deserializer, MapAccess, Visitor};
 use serde_json::Value;
 
+mod connection;
 pub mod env;
 
+pub use connection::{ClientAuth, ConnectionFile, OAuth2Spec, TlsSpec};
 use env::{EnvSource, Expansion, FileRead};
+
+/// What a file in the bridge directory declares: its first key `kind:` says (default `bridge`).
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Kind {
+    #[default]
+    Bridge,
+    Connection,
+}
 
 #[derive(Debug, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct BridgeFile {
+    /// Always `bridge` here (checked when compiled); a connection file parses as [`ConnectionFile`].
+    #[serde(default)]
+    pub kind: Kind,
     pub name: Option<Text>,
     pub description: Option<Text>,
     pub route: RouteSpec,
@@ -89,12 +103,16 @@ pub struct UpstreamSpec {
     pub timeout: Option<Text>,
     /// Outbound credentials (gateway → upstream); unrelated to the top-level inbound `auth`.
     pub auth: Option<UpstreamAuthSpec>,
+    /// A connection file (by name) giving the base URL, headers, timeout, credentials and TLS.
+    pub connection: Option<Text>,
+    pub tls: Option<TlsSpec>,
 }
 
 /// Outbound credentials: exactly one kind (checked when compiled). Every value is a secret.
 #[derive(Debug, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct UpstreamAuthSpec {
+    pub oauth2: Option<OAuth2Spec>,
     pub basic: Option<BasicSpec>,
     pub bearer: Option<Text>,
     pub api_key: Option<UpstreamApiKeySpec>,
@@ -104,6 +122,9 @@ impl UpstreamAuthSpec {
     /// Every value under `auth`, for masking.
     pub fn values(&self) -> Vec<&str> {
         let mut out = Vec::new();
+        if let Some(o) = &self.oauth2 {
+            out.extend(o.values());
+        }
         if let Some(b) = &self.basic {
             out.extend([b.username.as_str(), b.password.as_str()]);
         }
@@ -315,7 +336,18 @@ pub struct ParseError {
 }
 
 /// A parsed file and the values it took from the environment and from files.
-pub type Parsed = Result<(BridgeFile, Vec<Expansion>), ParseError>;
+pub type Parsed<T = BridgeFile> = Result<(T, Vec<Expansion>), ParseError>;
+
+/// What a file says it is, by its `kind:` key (a bridge when it has none). A file whose `kind`
+/// cannot be read is taken for a bridge, whose full parse then reports the problem.
+pub fn kind_of(text: &str) -> Kind {
+    #[derive(Deserialize)]
+    struct Peek {
+        #[serde(default)]
+        kind: Kind,
+    }
+    serde_yaml::from_str::<Peek>(text).map_or(Kind::Bridge, |p| p.kind)
+}
 
 /// Parses one bridge file, expanding `${VAR}` from `env`, and returns the values it took from
 /// the environment alongside. `${file:PATH}` is read relative to the working directory.
@@ -326,17 +358,16 @@ pub fn parse(text: &str, env: &Arc<dyn EnvSource>) -> Parsed {
 /// [`parse`] for a file in `base` (the bridge directory, where a relative `${file:PATH}` is
 /// read from); also returns every file read, whether or not the parse succeeded, so that a
 /// reload can tell when they change.
-pub fn parse_in(
+pub fn parse_in<T: de::DeserializeOwned>(
     text: &str,
     env: &Arc<dyn EnvSource>,
     base: Option<&std::path::Path>,
-) -> (Parsed, Vec<FileRead>) {
-    let (result, used, files) =
-        env::with_scope(env, base, || serde_yaml::from_str::<BridgeFile>(text));
+) -> (Parsed<T>, Vec<FileRead>) {
+    let (result, used, files) = env::with_scope(env, base, || serde_yaml::from_str::<T>(text));
     (into_parsed(result, used), files)
 }
 
-fn into_parsed(result: Result<BridgeFile, serde_yaml::Error>, used: Vec<Expansion>) -> Parsed {
+fn into_parsed<T>(result: Result<T, serde_yaml::Error>, used: Vec<Expansion>) -> Parsed<T> {
     match result {
         Ok(file) => Ok((file, used)),
         Err(e) => Err(ParseError {

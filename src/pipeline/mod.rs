@@ -2,7 +2,7 @@
 //! `try` and the bridge tests all run [`run`]:
 //!
 //! ```text
-//! auth → intake → admit → validate → render → fetch → map
+//! auth → intake → admit → validate → render → (token) → fetch → map
 //! ```
 //!
 //! Credentials are checked first, so a caller without them learns nothing about the input
@@ -10,18 +10,22 @@
 //! limit protects the upstream, and callers that stall mid-body must not fill it. An
 //! [`Observer`] sees each step's product as it is made: `serve` logs bodies with it (when asked
 //! to), `try` prints every step. Each stage's error is turned into a [`RequestError`] here, and
-//! `on_error: output` is applied here.
+//! `on_error: output` is applied here. A bridge whose credential is an OAuth2 token gets it just
+//! before fetch, within the bridge's timeout, and on a 401 a new one and a second try.
 
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::Duration;
 
 use bytes::Bytes;
-use http::StatusCode;
+use http::header::AUTHORIZATION;
+use http::{HeaderValue, StatusCode};
+use tokio::time::Instant;
 
 use crate::bridge::Bridge;
 use crate::file::OnError;
 use crate::stages::fetch::{Client, FetchError, UpstreamRequest, UpstreamResponse};
 use crate::stages::intake::{Intake, IntakeLimits};
+use crate::stages::upstream_auth::{TokenError, TokenStep, UpstreamAuth};
 use crate::stages::validate::ValidInput;
 
 mod error;
@@ -56,6 +60,7 @@ pub trait Observer {
     fn intake(&mut self, _bridge: &Bridge, _body: &[u8]) {}
     fn validated(&mut self, _bridge: &Bridge, _input: &ValidInput) {}
     fn rendered(&mut self, _bridge: &Bridge, _request: &UpstreamRequest) {}
+    fn token(&mut self, _bridge: &Bridge, _step: Result<&TokenStep, &TokenError>) {}
     fn fetched(&mut self, _bridge: &Bridge, _fetched: &Result<UpstreamResponse, FetchError>) {}
 }
 
@@ -120,7 +125,7 @@ where
         request
     };
     observer.rendered(bridge, &request);
-    let fetched = cx.client.send(request).await;
+    let fetched = fetch(cx, bridge, request, observer).await;
     observer.fetched(bridge, &fetched);
     let upstream = fetched
         .as_ref()
@@ -134,6 +139,74 @@ where
         }),
         (Err(error), _) => Err(Failure { error, upstream }),
     }
+}
+
+/// The fetch stage. With an OAuth2 credential, the token first (counted in the bridge's
+/// timeout); when the upstream answers 401, the token is replaced and the call made once more
+/// (a 401 was not acted on, so any method may go again).
+async fn fetch<O: Observer>(
+    cx: &Context<'_>,
+    bridge: &Bridge,
+    mut request: UpstreamRequest,
+    observer: &mut O,
+) -> Result<UpstreamResponse, FetchError> {
+    let Some(tokens) = bridge.upstream.auth.as_ref().and_then(UpstreamAuth::tokens) else {
+        return cx.client.send(&request).await;
+    };
+    let timeout = request.timeout;
+    let deadline = Instant::now() + timeout;
+    let sent = attach(&mut request, bridge, deadline, tokens.bearer(), observer).await?;
+    let response = cx.client.send(&request).await?;
+    if response.status != StatusCode::UNAUTHORIZED {
+        return Ok(response);
+    }
+    let resent = attach(
+        &mut request,
+        bridge,
+        deadline,
+        tokens.replace(&sent),
+        observer,
+    )
+    .await?;
+    let response = cx.client.send(&request).await?;
+    if response.status == StatusCode::UNAUTHORIZED {
+        tokens.refused_by_upstream(&resent);
+        return Err(auth_failed(bridge, &TokenError::RefusedByUpstream));
+    }
+    Ok(response)
+}
+
+/// Waits (until `deadline`) for a token and puts it on `request`, leaving the call the rest of
+/// the time.
+async fn attach<O: Observer>(
+    request: &mut UpstreamRequest,
+    bridge: &Bridge,
+    deadline: Instant,
+    token: impl Future<Output = Result<(HeaderValue, TokenStep), TokenError>>,
+    observer: &mut O,
+) -> Result<HeaderValue, FetchError> {
+    let timeout = request.timeout;
+    let got = tokio::time::timeout_at(deadline, token)
+        .await
+        .map_err(|_| FetchError::Timeout(timeout))?;
+    observer.token(bridge, got.as_ref().map(|(_, step)| step));
+    let (header, _) = got.map_err(|e| auth_failed(bridge, &e))?;
+    request.headers.insert(AUTHORIZATION, header.clone());
+    request.timeout = deadline.saturating_duration_since(Instant::now());
+    if request.timeout.is_zero() {
+        return Err(FetchError::Timeout(timeout));
+    }
+    Ok(header)
+}
+
+fn auth_failed(bridge: &Bridge, error: &TokenError) -> FetchError {
+    let whose = match &bridge.connection {
+        Some(c) => format!("connection `{}`", c.name),
+        None => format!("bridge `{}`", bridge.name),
+    };
+    FetchError::Auth(format!(
+        "could not authenticate to the upstream for {whose}: {error}"
+    ))
 }
 
 /// The map stage over what fetch gave: the reply body; on failure an error, or (with

@@ -144,6 +144,7 @@ impl Gateway {
         self.metrics.bridges_loaded.set(next.served.len() as i64);
         self.metrics.bridge_files_failed.set(failed as i64);
         self.snapshot.store(next.clone());
+        self.metrics.token_requests.set(next.token_sources());
         // Logged once swapped in: what the line says is loaded is being served.
         log_changes(&previous, &next, self.loader.dir(), unchanged);
         Ok(next)

@@ -19,9 +19,11 @@ use std::time::SystemTime;
 
 use sha2::{Digest, Sha256};
 
-use crate::bridge::{Bridge, Problem, compile_file};
+use crate::bridge::{Bridge, Problem, compile_connection_file, compile_file, is_connection};
+use crate::connection::Connection;
+use crate::file::Kind;
 use crate::file::env::{EnvSource, FileRead};
-use crate::routes::snapshot::{FileStatus, Served, Snapshot};
+use crate::routes::snapshot::{Compiled, FileStatus, Served, ServedConnection, Snapshot};
 
 /// Loads one bridge directory.
 #[derive(Clone)]
@@ -44,63 +46,206 @@ impl Loader {
 
     /// Builds the next snapshot. Fails only when the directory itself cannot be listed, in which
     /// case the caller keeps serving `previous`.
+    ///
+    /// Connections load first, so that each bridge compiles against the connections of the
+    /// same load (a connection that fails lends its last good version).
     pub fn load(&self, previous: &Snapshot) -> io::Result<Snapshot> {
         let previous = Previous::index(previous);
-        let mut files: Vec<FileStatus> = bridge_files(&self.dir)?
+        let read: Vec<(String, io::Result<Vec<u8>>)> = bridge_files(&self.dir)?
             .into_iter()
-            .map(|name| self.load_file(name, &previous))
+            .map(|name| {
+                let bytes = fs::read(self.dir.join(&name));
+                (name, bytes)
+            })
+            .collect();
+        let (connections, bridges): (Vec<_>, Vec<_>) = read
+            .into_iter()
+            .partition(|(_, bytes)| bytes.as_ref().is_ok_and(|b| is_connection_bytes(b)));
+        let mut connection_files: Vec<FileStatus> = connections
+            .into_iter()
+            .map(|(name, bytes)| self.load_connection(name, bytes, &previous))
+            .collect();
+        let served_connections = settle_connections(&mut connection_files, &previous, &self.dir);
+        let table: HashMap<&str, &Arc<Connection>> = served_connections
+            .iter()
+            .map(|s| (s.connection.name.as_str(), &s.connection))
+            .collect();
+        let mut files: Vec<FileStatus> = bridges
+            .into_iter()
+            .map(|(name, bytes)| self.load_bridge(name, bytes, &previous, &table))
             .collect();
         let served = settle(&mut files, &previous, &self.dir);
-        Ok(Snapshot::new(served, files))
+        files.extend(connection_files);
+        files.sort_by(|a, b| a.file.cmp(&b.file));
+        Ok(Snapshot::new(served, served_connections, files))
     }
 
-    fn load_file(&self, name: String, previous: &Previous) -> FileStatus {
+    fn load_connection(
+        &self,
+        name: String,
+        bytes: io::Result<Vec<u8>>,
+        previous: &Previous,
+    ) -> FileStatus {
+        self.load_file(
+            name,
+            Kind::Connection,
+            bytes,
+            previous,
+            |_| true,
+            |path, text, env| {
+                let (compiled, reads) = compile_connection_file(path, text, env);
+                (
+                    compiled.map(|c| Compiled::Connection(Arc::new(c))),
+                    reads,
+                    None,
+                )
+            },
+        )
+    }
+
+    fn load_bridge(
+        &self,
+        name: String,
+        bytes: io::Result<Vec<u8>>,
+        previous: &Previous,
+        table: &HashMap<&str, &Arc<Connection>>,
+    ) -> FileStatus {
+        let lookup = |name: &str| table.get(name).map(|c| Arc::clone(c));
+        // A connection it named that is now another (or now there, or gone) re-compiles it.
+        let same_connection = |before: &FileStatus| match &before.asked {
+            None => true,
+            Some((name, got)) => match (got, lookup(name)) {
+                (None, None) => true,
+                (Some(a), Some(b)) => Arc::ptr_eq(a, &b),
+                _ => false,
+            },
+        };
+        self.load_file(
+            name,
+            Kind::Bridge,
+            bytes,
+            previous,
+            same_connection,
+            |path, text, env| {
+                let mut asked = None;
+                let (compiled, reads) = compile_file(path, text, env, &mut |name| {
+                    let found = lookup(name);
+                    asked = Some((name.to_owned(), found.clone()));
+                    found
+                });
+                (
+                    compiled.map(|b| Compiled::Bridge(Arc::new(b))),
+                    reads,
+                    asked,
+                )
+            },
+        )
+    }
+
+    /// One file: its previous compile result kept while its bytes, the files it read and
+    /// (`still_valid`) what else it depends on are unchanged; otherwise compiled again.
+    fn load_file(
+        &self,
+        name: String,
+        kind: Kind,
+        bytes: io::Result<Vec<u8>>,
+        previous: &Previous,
+        still_valid: impl Fn(&FileStatus) -> bool,
+        compile: impl FnOnce(&Path, &str, &Arc<dyn EnvSource>) -> Outcome,
+    ) -> FileStatus {
         let path = self.dir.join(&name);
-        let (hash, compiled, reads) = match fs::read(&path) {
+        let (hash, (compiled, reads, asked)) = match bytes {
             Err(e) => (
                 String::new(),
-                Err(vec![Problem::new(&path, format!("cannot be read: {e}"))]),
-                Vec::new(),
+                (
+                    Err(vec![Problem::new(&path, format!("cannot be read: {e}"))]),
+                    Vec::new(),
+                    None,
+                ),
             ),
             Ok(bytes) => {
                 let hash = sha256_hex(&bytes);
-                let unchanged = previous
-                    .files
-                    .get(name.as_str())
-                    .filter(|f| f.hash == hash && f.reads.iter().all(FileRead::unchanged));
-                match unchanged {
-                    Some(f) => (hash, f.compiled.clone(), f.reads.clone()),
-                    None => {
-                        let (compiled, reads) = compile_bytes(&path, &bytes, &self.env);
-                        (hash, compiled, reads)
-                    }
-                }
+                let unchanged = previous.files.get(name.as_str()).filter(|f| {
+                    f.hash == hash && f.reads.iter().all(FileRead::unchanged) && still_valid(f)
+                });
+                let outcome = match unchanged {
+                    Some(f) => (f.compiled.clone(), f.reads.clone(), f.asked.clone()),
+                    None => match std::str::from_utf8(&bytes) {
+                        Ok(text) => compile(&path, text, &self.env),
+                        Err(_) => (
+                            Err(vec![Problem::new(&path, "is not UTF-8 text")]),
+                            Vec::new(),
+                            None,
+                        ),
+                    },
+                };
+                (hash, outcome)
             }
         };
         FileStatus {
             problems: compiled.as_ref().err().cloned().unwrap_or_default(),
             file: name,
+            kind,
             hash,
             serving: None,
             compiled,
             reads,
+            asked,
         }
     }
 }
 
-fn compile_bytes(
-    path: &Path,
-    bytes: &[u8],
-    env: &Arc<dyn EnvSource>,
-) -> (Result<Arc<Bridge>, Vec<Problem>>, Vec<FileRead>) {
-    let Ok(text) = std::str::from_utf8(bytes) else {
-        return (
-            Err(vec![Problem::new(path, "is not UTF-8 text")]),
-            Vec::new(),
-        );
-    };
-    let (compiled, reads) = compile_file(path, text, env);
-    (compiled.map(Arc::new), reads)
+/// A compile result, the files it read, and the connection a bridge asked for.
+type Outcome = (
+    Result<Compiled, Vec<Problem>>,
+    Vec<FileRead>,
+    Option<(String, Option<Arc<Connection>>)>,
+);
+
+fn is_connection_bytes(bytes: &[u8]) -> bool {
+    std::str::from_utf8(bytes).is_ok_and(is_connection)
+}
+
+/// Decides which connection each connection file serves, in file-name order: a failing file
+/// lends its last good version, and of two with one name the first keeps it.
+fn settle_connections(
+    files: &mut [FileStatus],
+    previous: &Previous,
+    dir: &Path,
+) -> Vec<ServedConnection> {
+    let mut served: Vec<ServedConnection> = Vec::new();
+    for status in files.iter_mut() {
+        let fresh = match &status.compiled {
+            Ok(Compiled::Connection(c)) => Some(c.clone()),
+            _ => None,
+        };
+        let last_good = previous
+            .connections
+            .get(status.file.as_str())
+            .map(|s| s.connection.clone());
+        for candidate in fresh.into_iter().chain(last_good) {
+            if let Some(owner) = served.iter().find(|s| s.connection.name == candidate.name) {
+                let message = format!(
+                    "conflicts with {}: both name the connection `{}`; {} sorts first and keeps it",
+                    owner.file, candidate.name, owner.file
+                );
+                if !status.problems.iter().any(|p| p.message == message) {
+                    status
+                        .problems
+                        .push(Problem::new(&dir.join(&status.file), message));
+                }
+                continue;
+            }
+            status.serving = Some(candidate.name.clone());
+            served.push(ServedConnection {
+                connection: candidate,
+                file: status.file.clone(),
+                hash: status.hash.clone(),
+            });
+            break;
+        }
+    }
+    served
 }
 
 /// Decides what each file serves, in file-name order, and records conflicts on the loser.
@@ -110,12 +255,15 @@ fn settle(files: &mut [FileStatus], previous: &Previous, dir: &Path) -> Vec<Serv
     let mut names: HashMap<String, String> = HashMap::new();
     let mut routes: HashMap<(String, String), String> = HashMap::new();
     for status in files.iter_mut() {
-        let fresh = status.compiled.as_ref().ok().map(|b| Served {
-            bridge: b.clone(),
-            file: status.file.clone(),
-            hash: status.hash.clone(),
-            loaded_at: previous.load_time(&status.file, b).unwrap_or(now),
-        });
+        let fresh = match &status.compiled {
+            Ok(Compiled::Bridge(b)) => Some(Served {
+                bridge: b.clone(),
+                file: status.file.clone(),
+                hash: status.hash.clone(),
+                loaded_at: previous.load_time(&status.file, b).unwrap_or(now),
+            }),
+            _ => None,
+        };
         let last_good = previous
             .served
             .get(status.file.as_str())
@@ -155,6 +303,7 @@ fn settle(files: &mut [FileStatus], previous: &Previous, dir: &Path) -> Vec<Serv
 struct Previous<'a> {
     files: HashMap<&'a str, &'a FileStatus>,
     served: HashMap<&'a str, &'a Served>,
+    connections: HashMap<&'a str, &'a ServedConnection>,
 }
 
 impl<'a> Previous<'a> {
@@ -167,6 +316,11 @@ impl<'a> Previous<'a> {
                 .collect(),
             served: snapshot
                 .served
+                .iter()
+                .map(|s| (s.file.as_str(), s))
+                .collect(),
+            connections: snapshot
+                .connections
                 .iter()
                 .map(|s| (s.file.as_str(), s))
                 .collect(),

@@ -11,7 +11,11 @@ use std::time::SystemTime;
 use http::Method;
 
 use crate::bridge::{Bridge, Problem};
+use crate::connection::Connection;
+use crate::file::Kind;
 use crate::file::env::FileRead;
+use crate::metrics::TokenCounter;
+use crate::stages::upstream_auth::{TokenSource, UpstreamAuth};
 
 /// One bridge being served, and the file it came from.
 #[derive(Debug, Clone)]
@@ -23,20 +27,41 @@ pub struct Served {
     pub loaded_at: SystemTime,
 }
 
+/// One connection in use, and the file it came from.
+#[derive(Debug, Clone)]
+pub struct ServedConnection {
+    pub connection: Arc<Connection>,
+    pub file: String,
+    pub hash: String,
+}
+
+/// What a file compiled to.
+#[derive(Debug, Clone)]
+pub(crate) enum Compiled {
+    Bridge(Arc<Bridge>),
+    Connection(Arc<Connection>),
+}
+
 /// The state of one file in the bridge directory.
 #[derive(Debug, Clone)]
 pub struct FileStatus {
     pub file: String,
+    /// A bridge or a connection file (by its `kind:`).
+    pub kind: Kind,
     pub hash: String,
     /// Empty when the file loaded and is served.
     pub problems: Vec<Problem>,
-    /// The name of the bridge served from this file (its last good version if it now fails).
+    /// The name of the bridge (or connection) served from this file (its last good version if
+    /// it now fails).
     pub serving: Option<String>,
     /// The file's own compile result, reused while its bytes do not change.
-    pub(crate) compiled: Result<Arc<Bridge>, Vec<Problem>>,
+    pub(crate) compiled: Result<Compiled, Vec<Problem>>,
     /// The files its `${file:…}` read, and what they held: when one changes, it is compiled
     /// again although its own bytes did not.
     pub(crate) reads: Vec<FileRead>,
+    /// For a bridge: the connection it named and the one it was compiled with; when that name
+    /// now finds another, it is compiled again.
+    pub(crate) asked: Option<(String, Option<Arc<Connection>>)>,
 }
 
 #[derive(Debug, Default)]
@@ -58,6 +83,8 @@ pub struct Snapshot {
     /// Sorted by file name.
     pub served: Vec<Served>,
     /// Sorted by file name.
+    pub connections: Vec<ServedConnection>,
+    /// Sorted by file name.
     pub files: Vec<FileStatus>,
     /// Has the bridge directory been loaded at least once?
     pub ready: bool,
@@ -69,7 +96,11 @@ impl Snapshot {
         Snapshot::default()
     }
 
-    pub(crate) fn new(served: Vec<Served>, files: Vec<FileStatus>) -> Self {
+    pub(crate) fn new(
+        served: Vec<Served>,
+        connections: Vec<ServedConnection>,
+        files: Vec<FileStatus>,
+    ) -> Self {
         let mut routes: HashMap<String, PathRoutes> = HashMap::new();
         for s in &served {
             routes
@@ -85,6 +116,7 @@ impl Snapshot {
         Snapshot {
             routes,
             served,
+            connections,
             files,
             ready: true,
         }
@@ -107,6 +139,31 @@ impl Snapshot {
             .iter()
             .map(|s| &s.bridge)
             .find(|b| b.name == name)
+    }
+
+    /// Every OAuth2 token cache in use, once each, under the name of the first connection
+    /// (or, for inline `auth`, bridge) that uses it.
+    pub fn token_sources(&self) -> Vec<(String, Arc<dyn TokenCounter>)> {
+        let connections = self
+            .connections
+            .iter()
+            .map(|c| (&c.connection.name, c.connection.base.auth.as_ref()));
+        let inline = self
+            .served
+            .iter()
+            .filter(|s| s.bridge.connection.is_none())
+            .map(|s| (&s.bridge.name, s.bridge.upstream.auth.as_ref()));
+        let mut out: Vec<(String, Arc<dyn TokenCounter>)> = Vec::new();
+        let mut seen: Vec<*const TokenSource> = Vec::new();
+        for (name, auth) in connections.chain(inline) {
+            if let Some(source) = auth.and_then(UpstreamAuth::tokens)
+                && !seen.contains(&Arc::as_ptr(source))
+            {
+                seen.push(Arc::as_ptr(source));
+                out.push((name.clone(), source.clone()));
+            }
+        }
+        out
     }
 
     pub fn problems(&self) -> impl Iterator<Item = &Problem> {

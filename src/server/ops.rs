@@ -8,10 +8,12 @@ use http::{Method, StatusCode};
 use serde::Serialize;
 use serde_json::json;
 
+use crate::file::Kind;
 use crate::metrics::Exposition;
 use crate::pipeline::RequestError;
 use crate::routes::gateway::Gateway;
 use crate::routes::snapshot::Snapshot;
+use crate::stages::upstream_auth::UpstreamAuth;
 
 pub const JSON: &str = "application/json";
 
@@ -99,14 +101,44 @@ struct BridgeEntry<'a> {
     path: &'a str,
     hash: &'a str,
     loaded_at: String,
+    connection: Option<&'a str>,
 }
 
 #[derive(Serialize)]
 struct FileEntry<'a> {
     file: &'a str,
+    kind: &'static str,
     status: &'static str,
     error: Option<String>,
     bridge: Option<&'a str>,
+    connection: Option<&'a str>,
+}
+
+/// A connection as the status page shows it: the credential's kind and the token's state,
+/// never a credential or a token.
+#[derive(Serialize)]
+struct ConnectionEntry<'a> {
+    name: &'a str,
+    file: &'a str,
+    base_url: String,
+    auth: Option<&'static str>,
+    token: Option<TokenEntry>,
+}
+
+#[derive(Serialize)]
+struct TokenEntry {
+    state: &'static str,
+    expires_in: Option<u64>,
+    error: Option<String>,
+}
+
+fn token_entry(auth: Option<&UpstreamAuth>) -> Option<TokenEntry> {
+    let view = auth.and_then(UpstreamAuth::tokens)?.view();
+    Some(TokenEntry {
+        state: view.state,
+        expires_in: view.expires_in,
+        error: view.error,
+    })
 }
 
 fn bridges_page(snapshot: &Snapshot) -> serde_json::Value {
@@ -120,6 +152,21 @@ fn bridges_page(snapshot: &Snapshot) -> serde_json::Value {
             path: &s.bridge.path,
             hash: &s.hash,
             loaded_at: humantime::format_rfc3339_seconds(s.loaded_at).to_string(),
+            connection: s.bridge.connection.as_ref().map(|c| c.name.as_str()),
+        })
+        .collect();
+    let connections: Vec<ConnectionEntry> = snapshot
+        .connections
+        .iter()
+        .map(|s| {
+            let c = &s.connection;
+            ConnectionEntry {
+                name: &c.name,
+                file: &s.file,
+                base_url: c.secrets.mask(&c.base_url),
+                auth: c.auth_kind(),
+                token: token_entry(c.base.auth.as_ref()),
+            }
         })
         .collect();
     let files: Vec<FileEntry> = snapshot
@@ -127,6 +174,10 @@ fn bridges_page(snapshot: &Snapshot) -> serde_json::Value {
         .iter()
         .map(|f| FileEntry {
             file: &f.file,
+            kind: match f.kind {
+                Kind::Bridge => "bridge",
+                Kind::Connection => "connection",
+            },
             status: if f.problems.is_empty() { "ok" } else { "error" },
             error: (!f.problems.is_empty()).then(|| {
                 f.problems
@@ -135,8 +186,9 @@ fn bridges_page(snapshot: &Snapshot) -> serde_json::Value {
                     .collect::<Vec<_>>()
                     .join("; ")
             }),
-            bridge: f.serving.as_deref(),
+            bridge: f.serving.as_deref().filter(|_| f.kind == Kind::Bridge),
+            connection: f.serving.as_deref().filter(|_| f.kind == Kind::Connection),
         })
         .collect();
-    json!({ "bridges": bridges, "files": files })
+    json!({ "bridges": bridges, "connections": connections, "files": files })
 }

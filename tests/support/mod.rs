@@ -8,6 +8,7 @@ pub mod binary;
 pub mod gateway;
 pub mod h1_pair;
 pub mod oauth2;
+pub mod resource;
 pub mod upstream;
 
 use std::collections::HashMap;

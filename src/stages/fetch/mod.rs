@@ -27,6 +27,7 @@ mod origin;
 mod pool;
 mod request;
 
+pub use connect::{TlsError, TlsProfile};
 pub use origin::Origin;
 use pool::Pool;
 pub use request::{UpstreamRequest, is_sensitive_header};
@@ -51,6 +52,10 @@ pub enum FetchError {
     TooLarge(usize),
     #[error("the upstream call failed: {0}")]
     Failed(&'static str),
+    /// No credential could be had for the call (an OAuth2 token): the whole message, naming
+    /// the connection or bridge and the endpoint's `error` code, never a secret.
+    #[error("{0}")]
+    Auth(String),
 }
 
 impl FetchError {
@@ -67,6 +72,7 @@ impl FetchError {
             FetchError::Connect => "upstream_unreachable",
             FetchError::TooLarge(_) => "upstream_too_large",
             FetchError::Failed(_) => "upstream_failed",
+            FetchError::Auth(_) => "upstream_auth_failed",
         }
     }
 
@@ -77,6 +83,7 @@ impl FetchError {
             FetchError::Connect => "connect",
             FetchError::TooLarge(_) => "too_large",
             FetchError::Failed(_) => "failed",
+            FetchError::Auth(_) => "auth",
         }
     }
 }
@@ -109,10 +116,10 @@ impl Client {
     }
 
     /// The stage: `request` sent, its answer read whole, all within the request's timeout.
-    pub async fn send(&self, request: UpstreamRequest) -> Result<UpstreamResponse, FetchError> {
+    pub async fn send(&self, request: &UpstreamRequest) -> Result<UpstreamResponse, FetchError> {
         let timeout = request.timeout;
         let started = Instant::now();
-        let answer = tokio::time::timeout(timeout, self.pool.exchange(&request))
+        let answer = tokio::time::timeout(timeout, self.pool.exchange(request))
             .await
             .unwrap_or(Err(FetchError::Timeout(timeout)))?;
         Ok(UpstreamResponse {

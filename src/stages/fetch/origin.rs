@@ -1,14 +1,20 @@
 //! Where a bridge's requests go: the fixed origin of its upstream URL, prepared at load so the
 //! request path neither parses nor formats it again. Also the key of its connection pool.
 
+use std::sync::Arc;
+
 use http::HeaderValue;
 use http::uri::{Authority, Scheme};
 use rustls_pki_types::ServerName;
 use url::Url;
 
+use super::connect::TlsProfile;
+
 #[derive(Debug)]
 pub struct Origin {
     pub(super) key: Box<str>,
+    /// What the pool files its connections under: the key, and the TLS settings if any.
+    pub(super) pool_key: Box<str>,
     pub(super) scheme: Scheme,
     pub(super) authority: Authority,
     pub(super) host: HeaderValue,
@@ -17,6 +23,8 @@ pub struct Origin {
     port: u16,
     /// For `https`: the name the certificate must carry.
     server_name: Option<ServerName<'static>>,
+    /// A connection's own TLS settings; `None` for the defaults.
+    tls: Option<Arc<TlsProfile>>,
 }
 
 impl Origin {
@@ -45,13 +53,26 @@ impl Origin {
         };
         Ok(Origin {
             key: format!("{scheme}://{authority}").into(),
+            pool_key: format!("{scheme}://{authority}").into(),
             host: HeaderValue::try_from(authority.as_str()).map_err(|e| invalid(&e))?,
             authority: Authority::try_from(authority.as_str()).map_err(|e| invalid(&e))?,
             port: url.port_or_known_default().unwrap_or(80),
             connect_host: connect_host.into(),
             scheme,
             server_name,
+            tls: None,
         })
+    }
+
+    /// This origin reached with `tls`: a pool of its own, apart from the default settings'.
+    pub fn with_tls(mut self, tls: Arc<TlsProfile>) -> Self {
+        self.pool_key = format!("{} tls:{}", self.key, tls.id).into();
+        self.tls = Some(tls);
+        self
+    }
+
+    pub(super) fn tls(&self) -> Option<&TlsProfile> {
+        self.tls.as_deref()
     }
 
     pub(super) fn connect_host(&self) -> &str {

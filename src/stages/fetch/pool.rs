@@ -194,7 +194,7 @@ impl Pool {
     /// shared, so it stays.
     fn checkout(&self, origin: &Origin) -> Option<Sender> {
         let mut idle = self.idle.lock().unwrap_or_else(|e| e.into_inner());
-        let list = idle.get_mut(&*origin.key)?;
+        let list = idle.get_mut(&*origin.pool_key)?;
         while let Some(mut entry) = list.pop() {
             if entry.since.elapsed() > IDLE_TIMEOUT || !entry.sender.is_usable() {
                 continue;
@@ -220,9 +220,9 @@ impl Pool {
 
     fn give_back(&self, origin: &Origin, sender: Sender) {
         let mut idle = self.idle.lock().unwrap_or_else(|e| e.into_inner());
-        let list = match idle.get_mut(&*origin.key) {
+        let list = match idle.get_mut(&*origin.pool_key) {
             Some(list) => list,
-            None => idle.entry(origin.key.clone()).or_default(),
+            None => idle.entry(origin.pool_key.clone()).or_default(),
         };
         match sender {
             // The pool already holds this connection's handle.

@@ -19,14 +19,31 @@ use url::Url;
 
 use crate::file::{FieldMap, Text, UpstreamSpec};
 use crate::request_id::X_REQUEST_ID;
-use crate::stages::fetch::Origin;
-use crate::stages::fetch::UpstreamRequest;
+use crate::stages::fetch::{Origin, TlsProfile, UpstreamRequest};
 use crate::stages::upstream_auth::UpstreamAuth;
 use crate::stages::validate::{FieldProblem, InputError, ValidInput};
 use crate::template::{Placement, TextTemplate};
 
 pub const DEFAULT_TIMEOUT: Duration = Duration::from_secs(10);
 const MAX_TIMEOUT: Duration = Duration::from_secs(600);
+
+/// What a bridge's call starts from: its connection's settings (SPEC §5.1), or its own inline
+/// `auth` and `tls`. Compiled before the bridge's own parts, which win where both speak.
+#[derive(Debug, Clone, Default)]
+pub struct UpstreamBase {
+    /// The connection's name, when there is one.
+    pub connection: Option<String>,
+    /// `scheme://host[:port][/base/path]` without a trailing `/`: the bridge's URL is a path
+    /// under it.
+    pub base_url: Option<String>,
+    /// Sent on every call unless the bridge sets the same header.
+    pub headers: Vec<(HeaderName, HeaderValue)>,
+    pub timeout: Option<Duration>,
+    pub auth: Option<UpstreamAuth>,
+    /// Every text of `auth` to mask (as written and as sent).
+    pub auth_secrets: Vec<String>,
+    pub tls: Option<Arc<TlsProfile>>,
+}
 
 /// The compiled upstream call of one bridge.
 #[derive(Debug, Clone)]
@@ -50,32 +67,36 @@ pub struct UpstreamTemplate {
 }
 
 impl UpstreamTemplate {
+    /// `base` holds the credentials, TLS and defaults the bridge's connection (or its own
+    /// inline `auth`/`tls`) gives.
     pub fn compile(
         spec: &UpstreamSpec,
         declared: &dyn Fn(&str) -> bool,
+        base: UpstreamBase,
     ) -> Result<Self, Vec<String>> {
         let mut errs = Vec::new();
         let method = parse_method(spec.method.as_ref(), "GET")
             .map_err(|e| errs.push(format!("upstream.method: {e}")))
             .ok();
-        let url = UrlParts::compile(spec.url.as_str(), declared)
+        let url = full_url(spec.url.as_str(), &base)
+            .and_then(|url| UrlParts::compile(&url, declared, base.tls.clone()))
             .map_err(|e| errs.push(format!("upstream.url: {e}")))
             .ok();
         let query = compile_query(&spec.query, declared)
             .map_err(|e| errs.extend(e))
             .ok();
-        let auth = spec
-            .auth
-            .as_ref()
-            .map(UpstreamAuth::compile)
-            .transpose()
-            .map_err(|e| errs.push(e.to_string()))
-            .ok();
-        let auth_header = auth
-            .as_ref()
-            .and_then(|a| a.as_ref())
-            .and_then(|(a, _)| a.header());
+        let auth_header = base.auth.as_ref().and_then(UpstreamAuth::header);
         let headers = compile_headers(&spec.headers, declared, auth_header)
+            .map(|mut own| {
+                let defaults = base.headers.iter().filter(|(name, _)| {
+                    !own.iter().any(|(n, _)| n == name) && Some(name) != auth_header
+                });
+                let defaults: Vec<_> = defaults
+                    .map(|(n, v)| (n.clone(), TextTemplate::Literal(text_of(v))))
+                    .collect();
+                own.splice(0..0, defaults);
+                own
+            })
             .map_err(|e| errs.extend(e))
             .ok();
         let body = match (&spec.body, &spec.form) {
@@ -95,25 +116,23 @@ impl UpstreamTemplate {
                 .ok(),
             (None, None) => Some(None),
         };
-        let timeout = parse_timeout(spec.timeout.as_ref())
-            .map_err(|e| errs.push(format!("upstream.timeout: {e}")))
-            .ok();
-        let (
-            Some(method),
-            Some(url),
-            Some(query),
-            Some(headers),
-            Some(body),
-            Some(timeout),
-            Some(auth),
-        ) = (method, url, query, headers, body, timeout, auth)
+        let timeout = match &spec.timeout {
+            Some(text) => parse_timeout(Some(text))
+                .map_err(|e| errs.push(format!("upstream.timeout: {e}")))
+                .ok(),
+            None => Some(base.timeout.unwrap_or(DEFAULT_TIMEOUT)),
+        };
+        let (Some(method), Some(url), Some(query), Some(headers), Some(body), Some(timeout)) =
+            (method, url, query, headers, body, timeout)
         else {
             return Err(errs);
         };
         if !errs.is_empty() {
             return Err(errs);
         }
-        let (auth, auth_secrets) = auth.map_or((None, Vec::new()), |(a, s)| (Some(a), s));
+        let UpstreamBase {
+            auth, auth_secrets, ..
+        } = base;
         let mut all_query = url.query;
         all_query.extend(query);
         let plain_url = url.path.iter().all(keeps_as_is)
@@ -218,6 +237,27 @@ impl UpstreamTemplate {
     }
 }
 
+/// The URL to compile: the bridge's own, or with a connection its path under the base URL.
+fn full_url(url: &str, base: &UpstreamBase) -> Result<String, String> {
+    match (&base.base_url, &base.connection) {
+        (Some(base_url), Some(name)) => {
+            if !url.starts_with('/') {
+                return Err(format!(
+                    "with `connection: {name}` give a path beginning with `/`; \
+                     the connection's base_url comes before it"
+                ));
+            }
+            Ok(format!("{base_url}{url}"))
+        }
+        _ => Ok(url.to_owned()),
+    }
+}
+
+/// A connection's header value as literal template text (checked to be text at load).
+fn text_of(value: &HeaderValue) -> String {
+    String::from_utf8_lossy(value.as_bytes()).into_owned()
+}
+
 fn blame(template: &TextTemplate, message: &str) -> Vec<FieldProblem> {
     let inputs = template.inputs();
     if inputs.is_empty() {
@@ -241,7 +281,7 @@ pub fn parse_method(text: Option<&Text>, default: &str) -> Result<Method, String
     }
 }
 
-fn parse_timeout(text: Option<&Text>) -> Result<Duration, String> {
+pub fn parse_timeout(text: Option<&Text>) -> Result<Duration, String> {
     let Some(text) = text else {
         return Ok(DEFAULT_TIMEOUT);
     };
@@ -318,7 +358,7 @@ mod tests {
 
     fn template(yaml: &str) -> UpstreamTemplate {
         let spec: UpstreamSpec = serde_yaml::from_str(yaml).unwrap();
-        UpstreamTemplate::compile(&spec, &declared).unwrap()
+        UpstreamTemplate::compile(&spec, &declared, UpstreamBase::default()).unwrap()
     }
 
     fn input(v: Value) -> ValidInput {
@@ -333,7 +373,8 @@ mod tests {
             "{{input.id}}://h/x",
         ] {
             let spec: UpstreamSpec = serde_yaml::from_str(&format!("url: '{url}'")).unwrap();
-            let errs = UpstreamTemplate::compile(&spec, &declared).unwrap_err();
+            let errs =
+                UpstreamTemplate::compile(&spec, &declared, UpstreamBase::default()).unwrap_err();
             assert!(
                 errs[0].contains("never choose the host") || errs[0].contains("http://"),
                 "{url}: {errs:?}"
@@ -442,6 +483,6 @@ mod tests {
             Duration::from_secs(60)
         );
         let spec: UpstreamSpec = serde_yaml::from_str("url: http://h/\ntimeout: soon").unwrap();
-        assert!(UpstreamTemplate::compile(&spec, &declared).is_err());
+        assert!(UpstreamTemplate::compile(&spec, &declared, UpstreamBase::default()).is_err());
     }
 }

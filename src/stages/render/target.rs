@@ -7,7 +7,7 @@ use url::{Position, Url};
 
 use super::{UpstreamTemplate, blame};
 use crate::file::{FieldMap, Text};
-use crate::stages::fetch::Origin;
+use crate::stages::fetch::{Origin, TlsProfile};
 use crate::stages::validate::{FieldProblem, ValidInput};
 use crate::template::{Placement, TextTemplate};
 
@@ -124,7 +124,11 @@ pub(super) struct UrlParts {
 }
 
 impl UrlParts {
-    pub(super) fn compile(url: &str, declared: &dyn Fn(&str) -> bool) -> Result<Self, String> {
+    pub(super) fn compile(
+        url: &str,
+        declared: &dyn Fn(&str) -> bool,
+        tls: Option<Arc<TlsProfile>>,
+    ) -> Result<Self, String> {
         let (scheme, rest) = url
             .split_once("://")
             .ok_or("must start with http:// or https://")?;
@@ -147,7 +151,13 @@ impl UrlParts {
         if !matches!(origin_url.scheme(), "http" | "https") || origin_url.host().is_none() {
             return Err("must start with http:// or https:// and name a host".to_owned());
         }
-        let origin = Origin::of(&origin_url).map_err(|e| format!("`{origin}`: {e}"))?;
+        let mut origin = Origin::of(&origin_url).map_err(|e| format!("`{origin}`: {e}"))?;
+        if let Some(tls) = tls {
+            if origin_url.scheme() != "https" {
+                return Err("`tls` is set but the URL is not https://".to_owned());
+            }
+            origin = origin.with_tls(tls);
+        }
         if split_outside_templates(tail, '#').len() > 1 {
             return Err("a fragment (`#…`) is never sent upstream; remove it".to_owned());
         }

@@ -1,33 +1,44 @@
 //! Outbound credentials: what the gateway attaches to every upstream request of a bridge
-//! (`upstream.auth`), as opposed to [`super::auth`], which checks the caller's.
+//! (`upstream.auth`, or its connection's `auth`), as opposed to [`super::auth`], which checks
+//! the caller's.
 //!
-//! Everything here is computed at load: the `Authorization` value (Basic's base64 included) is
-//! built once and only cloned per request. The enum is the place later kinds join: an OAuth2
-//! token (fetched and cached, so no longer a constant) and a reference to a shared connection.
+//! Everything here is computed at load: a constant `Authorization` value (Basic's base64
+//! included) is built once and only cloned per request. An OAuth2 token is not a constant: it
+//! comes from a [`TokenSource`] shared by all who use the same settings ([`oauth2`]).
+
+use std::sync::Arc;
 
 use base64::Engine;
 use http::{HeaderMap, HeaderName, HeaderValue, header::AUTHORIZATION};
 
 use crate::file::{BasicSpec, UpstreamApiKeySpec, UpstreamAuthSpec};
+use crate::stages::fetch::TlsProfile;
 
-/// A bridge's `upstream.auth` that cannot be used.
+pub mod oauth2;
+
+pub use oauth2::{TokenError, TokenSource, TokenStep, TokenView};
+
+/// An `auth` setting that cannot be used. Messages are relative to the `auth` key; the caller
+/// says where that is (`upstream.auth` in a bridge, `auth` in a connection).
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 pub enum UpstreamAuthError {
-    #[error("upstream.auth: give exactly one of `basic`, `bearer` or `api_key`")]
+    #[error("give exactly one of `oauth2`, `basic`, `bearer` or `api_key`")]
     NotExactlyOne,
-    #[error("upstream.auth.api_key: give exactly one of `header` or `query`")]
+    #[error("api_key: give exactly one of `header` or `query`")]
     ApiKeyPlace,
-    #[error("upstream.auth.api_key.header: `{0}` is not a valid header name")]
+    #[error("api_key.header: `{0}` is not a valid header name")]
     BadHeaderName(String),
     // The value itself is never quoted: it is a secret.
-    #[error("upstream.auth.{0}: the value holds characters not allowed in a header")]
+    #[error("{0}: the value holds characters not allowed in a header")]
     BadHeaderValue(&'static str),
-    #[error("upstream.auth.{0}: the value is empty")]
+    #[error("{0}: the value is empty")]
     Empty(&'static str),
-    #[error("upstream.auth.api_key.query: the parameter name is empty")]
+    #[error("api_key.query: the parameter name is empty")]
     EmptyQueryName,
-    #[error("upstream.auth.basic.username: a user name cannot hold `:` (RFC 7617 §2)")]
+    #[error("basic.username: a user name cannot hold `:` (RFC 7617 §2)")]
     ColonInUsername,
+    #[error("oauth2.{0}")]
+    OAuth2(#[from] oauth2::SettingsError),
 }
 
 /// The compiled `upstream.auth` of one bridge.
@@ -44,6 +55,8 @@ pub enum UpstreamAuth {
     },
     /// An API key as a query parameter: `name=value`, both already query-encoded.
     ApiKeyQuery(String),
+    /// `Authorization: Bearer` with a token from the shared cache.
+    OAuth2(Arc<TokenSource>),
 }
 
 impl std::fmt::Debug for UpstreamAuth {
@@ -61,17 +74,26 @@ impl std::fmt::Debug for UpstreamAuth {
 impl UpstreamAuth {
     /// Compiles `spec`, returning also every text that must be masked: the values as written
     /// and as sent (base64, query-encoded), since either could reach a log.
-    pub fn compile(spec: &UpstreamAuthSpec) -> Result<(Self, Vec<String>), UpstreamAuthError> {
+    /// `tls` is the connection's (or bridge's) own TLS, used for the token endpoint too.
+    pub fn compile(
+        spec: &UpstreamAuthSpec,
+        tls: Option<&Arc<TlsProfile>>,
+    ) -> Result<(Self, Vec<String>), UpstreamAuthError> {
         let mut secrets: Vec<String> = spec.values().into_iter().map(str::to_owned).collect();
-        let auth = match (&spec.basic, &spec.bearer, &spec.api_key) {
-            (Some(basic), None, None) => Self::basic(basic, &mut secrets)?,
-            (None, Some(token), None) => {
+        let auth = match (&spec.oauth2, &spec.basic, &spec.bearer, &spec.api_key) {
+            (Some(oauth2), None, None, None) => {
+                let (source, sent) = TokenSource::for_settings(oauth2, tls)?;
+                secrets.extend(sent);
+                UpstreamAuth::OAuth2(source)
+            }
+            (None, Some(basic), None, None) => Self::basic(basic, &mut secrets)?,
+            (None, None, Some(token), None) => {
                 if token.as_str().is_empty() {
                     return Err(UpstreamAuthError::Empty("bearer"));
                 }
                 UpstreamAuth::Bearer(sensitive(&format!("Bearer {}", token.as_str()), "bearer")?)
             }
-            (None, None, Some(key)) => Self::api_key(key, &mut secrets)?,
+            (None, None, None, Some(key)) => Self::api_key(key, &mut secrets)?,
             _ => return Err(UpstreamAuthError::NotExactlyOne),
         };
         Ok((auth, secrets))
@@ -127,13 +149,16 @@ impl UpstreamAuth {
             UpstreamAuth::Basic(_) => "basic",
             UpstreamAuth::Bearer(_) => "bearer",
             UpstreamAuth::ApiKeyHeader { .. } | UpstreamAuth::ApiKeyQuery(_) => "api_key",
+            UpstreamAuth::OAuth2(_) => "oauth2",
         }
     }
 
     /// The header this sets, if any: a bridge may not set it too.
     pub fn header(&self) -> Option<&HeaderName> {
         match self {
-            UpstreamAuth::Basic(_) | UpstreamAuth::Bearer(_) => Some(&AUTHORIZATION),
+            UpstreamAuth::Basic(_) | UpstreamAuth::Bearer(_) | UpstreamAuth::OAuth2(_) => {
+                Some(&AUTHORIZATION)
+            }
             UpstreamAuth::ApiKeyHeader { name, .. } => Some(name),
             UpstreamAuth::ApiKeyQuery(_) => None,
         }
@@ -147,7 +172,16 @@ impl UpstreamAuth {
         }
     }
 
-    /// Adds the credential header to `headers` (a clone of the value built at load).
+    /// The token cache, when the credential is an OAuth2 token.
+    pub fn tokens(&self) -> Option<&Arc<TokenSource>> {
+        match self {
+            UpstreamAuth::OAuth2(source) => Some(source),
+            _ => None,
+        }
+    }
+
+    /// Adds the credential header to `headers` (a clone of the value built at load). An OAuth2
+    /// token is added later, by the pipeline, since getting it may wait.
     pub fn apply_headers(&self, headers: &mut HeaderMap) {
         match self {
             UpstreamAuth::Basic(v) | UpstreamAuth::Bearer(v) => {
@@ -156,7 +190,7 @@ impl UpstreamAuth {
             UpstreamAuth::ApiKeyHeader { name, value } => {
                 headers.insert(name.clone(), value.clone());
             }
-            UpstreamAuth::ApiKeyQuery(_) => {}
+            UpstreamAuth::ApiKeyQuery(_) | UpstreamAuth::OAuth2(_) => {}
         }
     }
 }
@@ -181,7 +215,7 @@ mod tests {
     fn compile(yaml: &str) -> Result<(UpstreamAuth, Vec<String>), UpstreamAuthError> {
         let spec: UpstreamSpec =
             serde_yaml::from_str(&format!("url: http://h/\nauth: {yaml}")).expect("valid shape");
-        UpstreamAuth::compile(spec.auth.as_ref().unwrap())
+        UpstreamAuth::compile(spec.auth.as_ref().unwrap(), None)
     }
 
     #[test]
