@@ -61,6 +61,8 @@ pub struct Connection {
     /// Environment variables of this connection start with this.
     pub prefix: String,
     need: AuthNeed,
+    /// The custom auth action its oauth2 came from.
+    pub custom_auth: Option<String>,
     entries: Vec<Entry>,
     env: Vec<String>,
     todos: Todos,
@@ -139,7 +141,7 @@ pub fn connection_for<'a>(
     connections: &'a mut IndexMap<String, Connection>,
     target: &Target,
     need: &AuthNeed,
-    custom_auth: &[Action],
+    custom_auth: &[&Action],
 ) -> &'a Connection {
     let base = target.slug();
     let mut name = base.clone();
@@ -156,7 +158,7 @@ pub fn connection_for<'a>(
     &connections[&name]
 }
 
-fn build(name: String, target: &Target, need: &AuthNeed, custom_auth: &[Action]) -> Connection {
+fn build(name: String, target: &Target, need: &AuthNeed, custom_auth: &[&Action]) -> Connection {
     let prefix = name.to_ascii_uppercase().replace('-', "_");
     let mut env = Vec::new();
     let mut todos = Todos::new(&format!("{name}.yaml"));
@@ -182,10 +184,15 @@ fn build(name: String, target: &Target, need: &AuthNeed, custom_auth: &[Action])
         base,
         auth,
     ];
+    let custom_auth = match (need, custom_auth) {
+        (AuthNeed::OAuth, [ca]) => Some(ca.source.clone()),
+        _ => None,
+    };
     Connection {
         name,
         prefix,
         need: need.clone(),
+        custom_auth,
         entries,
         env,
         todos,
@@ -197,7 +204,7 @@ fn auth_entry(
     prefix: &str,
     env: &mut Vec<String>,
     todos: &mut Todos,
-    custom_auth: &[Action],
+    custom_auth: &[&Action],
 ) -> Entry {
     let mut var = |field: &str| Node::str(env_ref(env, env_name(prefix, field)));
     let kind = match need {
@@ -251,12 +258,17 @@ fn auth_entry(
 
 /// The oauth2 block of a User Defined (OAuth) integration, from its custom auth action when
 /// exactly one was imported.
-fn oauth2(prefix: &str, env: &mut Vec<String>, todos: &mut Todos, custom_auth: &[Action]) -> Entry {
+fn oauth2(
+    prefix: &str,
+    env: &mut Vec<String>,
+    todos: &mut Todos,
+    custom_auth: &[&Action],
+) -> Entry {
     let [ca] = custom_auth else {
         let why = if custom_auth.is_empty() {
-            "the token endpoint: the integration's custom auth action (*.customAuth.json) was not among the imported files; fill in its URL and client credentials"
+            "the token endpoint: no custom auth action (*.customAuth.json) was exported beside this action (same directory); fill in its URL and client credentials"
         } else {
-            "the token endpoint: several custom auth actions were imported and the export does not say which integration this action belongs to"
+            "the token endpoint: several custom auth actions were exported beside this action, and the export does not say which integration it belongs to"
         };
         let token_url = env_ref(env, format!("{prefix}_TOKEN_URL"));
         let fields = vec![
@@ -436,7 +448,7 @@ pub fn orphan_custom_auth(connections: &mut IndexMap<String, Connection>, ca: &A
         name.clone(),
         &Target::CredBase("baseUrl".into()),
         &AuthNeed::OAuth,
-        std::slice::from_ref(ca),
+        &[ca],
     );
     let comment = conn.todos.at(
         "base_url",

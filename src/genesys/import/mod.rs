@@ -117,9 +117,15 @@ pub fn import(sources: &[Source], options: &Options) -> Report {
     for action in &actions {
         let mut bridge = action::Translation::new(action, options);
         let need = bridge.plan_auth();
-        let conn = need.as_ref().map(|(target, need)| {
-            auth::connection_for(&mut connections, target, need, custom_auth.as_slice())
-        });
+        // An export does not say which integration an action belongs to; the custom auth
+        // action exported beside it (same directory) is the best evidence there is.
+        let beside: Vec<&Action> = custom_auth
+            .iter()
+            .filter(|ca| directory(&ca.source) == directory(&action.source))
+            .collect();
+        let conn = need
+            .as_ref()
+            .map(|(target, need)| auth::connection_for(&mut connections, target, need, &beside));
         bridge.set_connection(conn.map(|c| (c.name.clone(), c.prefix.clone())));
         let slug = unique(&mut slugs, action::slug(&action.name));
         let (text, env, todos) = bridge.render(&slug);
@@ -130,11 +136,11 @@ pub fn import(sources: &[Source], options: &Options) -> Report {
             env,
         });
     }
-    if actions
-        .iter()
-        .all(|a| a.integration == Integration::GenesysCloud)
-    {
-        for ca in &custom_auth {
+    for ca in &custom_auth {
+        let used = connections
+            .values()
+            .any(|c| c.custom_auth.as_deref() == Some(ca.source.as_str()));
+        if !used {
             auth::orphan_custom_auth(&mut connections, ca);
         }
     }
@@ -148,6 +154,10 @@ pub fn import(sources: &[Source], options: &Options) -> Report {
         });
     }
     report
+}
+
+fn directory(source: &str) -> &str {
+    source.rsplit_once('/').map_or("", |(dir, _)| dir)
 }
 
 fn unique(seen: &mut IndexMap<String, usize>, slug: String) -> String {
