@@ -821,3 +821,57 @@ async fn a_custom_auth_pair_answers_once_its_todo_is_done() {
         json!({"status": "Away"})
     );
 }
+
+/// `Basic $encoding.base64("${credentials.a}:${credentials.b}")` becomes a `basic` connection;
+/// a credential in the URL path becomes a variable of that connection.
+#[tokio::test]
+async fn a_hand_built_basic_header_becomes_a_basic_connection() {
+    let upstream = MockServer::start().await;
+    Mock::given(method("GET"))
+        .and(path("/api/gateway.php/acme/v1/employees/123"))
+        .respond_with(ResponseTemplate::new(200).set_body_json(
+            json!({"id": "123", "firstName": "Ann", "lastName": "Lee"}),
+        ))
+        .mount(&upstream)
+        .await;
+    let report = import_all(&["synthetic/employee-directory.json"]);
+    assert_eq!(report.exit_code(), 0, "{:?}", report.todos);
+    let conn = written(&report, "bamboohr.yaml");
+    assert_eq!(
+        conn["auth"]["basic"],
+        json!({"username": "${BAMBOOHR_API_KEY}", "password": "${BAMBOOHR_PASSWORD}"})
+    );
+    let env = [
+        ("BAMBOOHR_BASE_URL", upstream.uri()),
+        ("BAMBOOHR_API_KEY", "key-1".to_owned()),
+        ("BAMBOOHR_PASSWORD", "x".to_owned()),
+        ("BAMBOOHR_COMPANY_DOMAIN", "acme".to_owned()),
+    ];
+    let env: Vec<(&str, &str)> = env.iter().map(|(k, v)| (*k, v.as_str())).collect();
+    let (_dir, gw) = serve(&report, &env).await;
+    let reply = gw
+        .post_json(
+            "/actions/employee-directory-lookup",
+            &json!({"employeeId": 123}),
+        )
+        .await;
+    assert_eq!(reply.status, 200, "{}", reply.text);
+    // No workEmail: the translation map's default `""` answers.
+    assert_eq!(
+        reply.json,
+        json!({"firstName": "Ann", "lastName": "Lee", "email": ""})
+    );
+    let request = api_request(&upstream).await;
+    assert_eq!(
+        request.headers.get("authorization").unwrap(),
+        "Basic a2V5LTE6eA=="
+    );
+    let query: Vec<(String, String)> = request.url.query_pairs().into_owned().collect();
+    assert_eq!(
+        query,
+        [(
+            "fields".to_owned(),
+            "firstName,lastName,workEmail".to_owned()
+        )]
+    );
+}

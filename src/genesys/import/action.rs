@@ -370,6 +370,10 @@ impl<'a> Translation<'a> {
                 continue;
             }
             let at = format!("upstream.headers.{name}");
+            if lower == "authorization" {
+                out.push(self.other_authorization(name, &pieces, &at));
+                continue;
+            }
             match self.ctx.template(&pieces) {
                 Ok(v) => out.push(Entry::new(name, Node::str(v))),
                 Err(why) => {
@@ -382,6 +386,27 @@ impl<'a> Translation<'a> {
             }
         }
         out
+    }
+
+    /// An Authorization header of no kind a connection knows. Its value is a credential: a
+    /// literal one moves to the environment, and none is repeated in a file or a message.
+    fn other_authorization(&mut self, name: String, pieces: &[Piece], at: &str) -> Entry {
+        let literal = pieces.iter().all(|p| matches!(p, Piece::Text(_)));
+        if !literal && let Ok(value) = self.ctx.template(pieces) {
+            return Entry::new(name, Node::str(value));
+        }
+        let var = format!("{}_AUTHORIZATION", self.ctx.prefix);
+        let value = format!("${{{var}}}");
+        self.ctx.env.push(var);
+        let comment = if literal {
+            "the export's literal value (a credential) moves to the environment".to_owned()
+        } else {
+            self.ctx.todos.at(
+                at,
+                "this Authorization header has no translation; set the variable to the value the action built (not repeated here: it may hold a secret)",
+            )
+        };
+        Entry::new(name, Node::str(value)).with_comments(vec![comment])
     }
 
     fn body(&mut self, method: &str, form: bool) -> Option<Entry> {

@@ -147,11 +147,12 @@ pub fn import(sources: &[Source], options: &Options) -> Report {
     for conn in connections.values() {
         let (text, env, todos) = conn.render();
         report.todos.extend(todos);
-        report.written.push(Written {
-            file: format!("{}.yaml", conn.name),
-            text,
-            env,
-        });
+        // Bridges and connections have their own name spaces, but share the directory.
+        let mut file = format!("{}.yaml", conn.name);
+        if report.written.iter().any(|w| w.file == file) {
+            file = format!("{}.connection.yaml", conn.name);
+        }
+        report.written.push(Written { file, text, env });
     }
     report
 }
@@ -218,5 +219,206 @@ impl Todos {
         self.lines
             .push(format!("{}: {path}: {message}", self.source));
         format!("TODO(import): {message}")
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// An action around `request` (merged into config.request) with inputs `a` (string) and
+    /// `n` (integer), `${rawResult}` answering `id`.
+    fn action(name: &str, extra: Value) -> Source {
+        let mut v = serde_json::json!({
+            "name": name,
+            "integrationType": "custom-rest-actions",
+            "actionType": "custom",
+            "config": {
+                "request": {"requestUrlTemplate": "https://api.acme.example/x", "requestType": "POST", "headers": {}, "requestTemplate": "${input.rawRequest}"},
+                "response": {"translationMap": {}, "translationMapDefaults": {}, "successTemplate": "${rawResult}"}
+            },
+            "contract": {
+                "input": {"inputSchema": {"type": "object", "properties": {"a": {"type": "string"}, "n": {"type": "integer"}}}},
+                "output": {"successSchema": {"type": "object", "properties": {"id": {"type": "string"}}}}
+            },
+            "secure": false
+        });
+        for (k, val) in extra.as_object().unwrap() {
+            v["config"]["request"][k] = val.clone();
+        }
+        Source {
+            name: format!("dir/{name}.json"),
+            text: v.to_string(),
+        }
+    }
+
+    fn run(sources: &[Source]) -> Report {
+        import(sources, &Options::default())
+    }
+
+    fn all_text(r: &Report) -> String {
+        r.written.iter().map(|w| w.text.as_str()).collect()
+    }
+
+    #[test]
+    fn a_host_chosen_by_input_is_a_todo() {
+        let r = run(&[action(
+            "h",
+            serde_json::json!({"requestUrlTemplate": "https://${input.a}.acme.example/x"}),
+        )]);
+        assert_eq!(r.exit_code(), 1);
+        assert!(
+            r.todos[0].contains("upstream.url: the URL's host is not fixed text"),
+            "{:?}",
+            r.todos
+        );
+    }
+
+    #[test]
+    fn velocity_directives_in_a_body_are_a_todo_and_no_body() {
+        let r = run(&[action(
+            "d",
+            serde_json::json!({"requestTemplate": "{#if($input.a)\"a\": \"$input.a\"#end}"}),
+        )]);
+        assert!(
+            r.todos[0].contains("upstream.body: the request template is not JSON"),
+            "{:?}",
+            r.todos
+        );
+        let text = all_text(&r);
+        assert!(text.contains("body: null"), "{text}");
+        assert!(
+            text.contains("#   {#if($input.a)"),
+            "the template is kept in the comment: {text}"
+        );
+    }
+
+    #[test]
+    fn a_literal_authorization_moves_to_the_environment_and_is_never_repeated() {
+        let r = run(&[
+            action(
+                "lit",
+                serde_json::json!({"headers": {"Authorization": "Basic YWRtaW46aHVudGVyMg=="}}),
+            ),
+            action(
+                "tpl",
+                serde_json::json!({"headers": {"Authorization": "Basic $encoding.base64(\"admin:${input.a}\")"}}),
+            ),
+        ]);
+        let text = all_text(&r);
+        assert!(!text.contains("YWRtaW46aHVudGVyMg"), "{text}");
+        assert!(!text.contains("admin:"), "{text}");
+        assert!(!r.todos.concat().contains("admin:"), "{:?}", r.todos);
+        assert!(
+            text.contains("Authorization: \"${ACME_AUTHORIZATION}\""),
+            "{text}"
+        );
+        assert_eq!(
+            r.todos.len(),
+            1,
+            "only the templated one needs a hand edit: {:?}",
+            r.todos
+        );
+    }
+
+    #[test]
+    fn an_api_key_in_the_query_becomes_the_connection_and_leaves_the_query() {
+        let r = run(&[action(
+            "q",
+            serde_json::json!({"requestUrlTemplate": "https://api.acme.example/w?q=${input.a}&APPID=${credentials.API_Key}", "requestType": "GET"}),
+        )]);
+        assert_eq!(r.exit_code(), 0, "{:?}", r.todos);
+        let conn: Value = serde_yaml::from_str(&r.written[1].text).unwrap();
+        assert_eq!(
+            conn["auth"]["api_key"],
+            serde_json::json!({"query": "APPID", "value": "${ACME_API_KEY}"})
+        );
+        let bridge: Value = serde_yaml::from_str(&r.written[0].text).unwrap();
+        assert_eq!(
+            bridge["upstream"]["query"],
+            serde_json::json!({"q": "{{input.a}}"})
+        );
+        assert!(
+            bridge["upstream"].get("body").is_none(),
+            "GET sends no body"
+        );
+    }
+
+    #[test]
+    fn basic_credentials_become_a_basic_connection() {
+        let r = run(&[action(
+            "b",
+            serde_json::json!({"headers": {"Authorization": "Basic $encoding.base64(\"${credentials.username}:${credentials.password}\")"}}),
+        )]);
+        assert_eq!(r.exit_code(), 0, "{:?}", r.todos);
+        let conn: Value = serde_yaml::from_str(&r.written[1].text).unwrap();
+        assert_eq!(
+            conn["auth"]["basic"],
+            serde_json::json!({"username": "${ACME_USERNAME}", "password": "${ACME_PASSWORD}"})
+        );
+        assert_eq!(
+            r.written[1].env,
+            ["ACME_BASE_URL", "ACME_USERNAME", "ACME_PASSWORD"]
+        );
+    }
+
+    #[test]
+    fn the_platform_api_body_imports_too() {
+        let mut v: Value = serde_json::from_str(
+            &action(
+                "p",
+                serde_json::json!({"requestUrlTemplate": "/api/v2/users/${input.a}"}),
+            )
+            .text,
+        )
+        .unwrap();
+        let o = v.as_object_mut().unwrap();
+        o.remove("integrationType");
+        o.remove("actionType");
+        o.insert(
+            "integrationId".into(),
+            "00000000-0000-0000-0000-000000000000".into(),
+        );
+        o.insert("category".into(), "Platform".into());
+        let r = run(&[Source {
+            name: "p.json".into(),
+            text: v.to_string(),
+        }]);
+        assert_eq!(r.exit_code(), 0, "{:?}", r.todos);
+        assert!(
+            r.written[0].text.contains("connection: genesys-cloud"),
+            "{}",
+            r.written[0].text
+        );
+    }
+
+    #[test]
+    fn a_connection_file_never_overwrites_a_bridge_file() {
+        let r = run(&[action(
+            "acme",
+            serde_json::json!({"headers": {"X-Key": "${credentials.key}"}}),
+        )]);
+        let files: Vec<&str> = r.written.iter().map(|w| w.file.as_str()).collect();
+        assert_eq!(files, ["acme.yaml", "acme.connection.yaml"]);
+    }
+
+    #[test]
+    fn a_number_quoted_in_the_template_is_a_todo() {
+        let r = run(&[action(
+            "n",
+            serde_json::json!({"requestTemplate": "{\"n\": \"${input.n}\", \"a\": ${input.a}}"}),
+        )]);
+        assert_eq!(r.todos.len(), 2, "{:?}", r.todos);
+        assert!(
+            r.todos[0].contains("upstream.body.n: Genesys sent integer input `n` here as a string"),
+            "{:?}",
+            r.todos
+        );
+        assert!(
+            r.todos[1]
+                .contains("upstream.body.a: Genesys placed string input `a` here as raw JSON text"),
+            "{:?}",
+            r.todos
+        );
     }
 }

@@ -6,6 +6,7 @@ use serde_json::{Map, Value};
 
 use super::auth::{Target, env_name};
 use super::velocity::Piece;
+use super::yaml::in_source_order;
 use super::{Integration, Todos};
 
 /// What a translation needs to know and what it collects.
@@ -232,11 +233,18 @@ pub fn json_body(
     ctx: &mut Ctx,
     pieces: &[Piece],
 ) -> Result<(Value, Vec<(String, String)>), String> {
-    let value: Value = serde_json::from_str(&mark(pieces)).map_err(|e| {
+    let marked = mark(pieces);
+    let value: Value = serde_json::from_str(&marked).map_err(|e| {
         format!("the request template is not JSON once its references are set aside ({e})")
     })?;
     let mut problems = Vec::new();
-    let body = walk(ctx, pieces, &value, "", &mut problems);
+    let mut walker = Walker {
+        ctx,
+        pieces,
+        marked: &marked,
+        problems: &mut problems,
+    };
+    let body = walker.walk(&value, "");
     Ok((body, problems))
 }
 
@@ -268,34 +276,40 @@ pub fn mark(pieces: &[Piece]) -> String {
     text
 }
 
-fn walk(
-    ctx: &mut Ctx,
-    pieces: &[Piece],
-    value: &Value,
-    at: &str,
-    problems: &mut Vec<(String, String)>,
-) -> Value {
-    match value {
-        Value::Object(map) => {
-            let mut out = Map::new();
-            for (k, v) in map {
-                let here = format!("{at}/{k}");
-                if k.contains([Q, U]) {
-                    problems.push((here.clone(), "a key is made from a reference".to_owned()));
+/// Translates the leaves of a parsed template, in the template's own key order so that
+/// problems are listed as they appear in the file.
+struct Walker<'a> {
+    ctx: &'a mut Ctx,
+    pieces: &'a [Piece],
+    marked: &'a str,
+    problems: &'a mut Vec<(String, String)>,
+}
+
+impl Walker<'_> {
+    fn walk(&mut self, value: &Value, at: &str) -> Value {
+        match value {
+            Value::Object(map) => {
+                let mut out = Map::new();
+                for (k, v) in in_source_order(map, self.marked) {
+                    let here = format!("{at}/{k}");
+                    if k.contains([Q, U]) {
+                        self.problems
+                            .push((here.clone(), "a key is made from a reference".to_owned()));
+                    }
+                    out.insert(k.clone(), self.walk(v, &here));
                 }
-                out.insert(k.clone(), walk(ctx, pieces, v, &here, problems));
+                Value::Object(out)
             }
-            Value::Object(out)
+            Value::Array(items) => Value::Array(
+                items
+                    .iter()
+                    .enumerate()
+                    .map(|(i, v)| self.walk(v, &format!("{at}/{i}")))
+                    .collect(),
+            ),
+            Value::String(s) => leaf(self.ctx, self.pieces, s, at, self.problems),
+            other => other.clone(),
         }
-        Value::Array(items) => Value::Array(
-            items
-                .iter()
-                .enumerate()
-                .map(|(i, v)| walk(ctx, pieces, v, &format!("{at}/{i}"), problems))
-                .collect(),
-        ),
-        Value::String(s) => leaf(ctx, pieces, s, at, problems),
-        other => other.clone(),
     }
 }
 
