@@ -104,7 +104,12 @@ fn stages(c: &mut Criterion) {
     });
     group.throughput(Throughput::Bytes(body.len() as u64));
     group.bench_function("map 300 B", |b| {
-        b.iter(|| bridge.output.reply(&answer(black_box(&body))).unwrap())
+        b.iter(|| {
+            bridge
+                .output
+                .reply(&answer(black_box(&body)), &serde_json::Value::Null)
+                .unwrap()
+        })
     });
     group.bench_function("validate+render+map", |b| {
         b.iter(|| {
@@ -114,7 +119,10 @@ fn stages(c: &mut Criterion) {
                 .unwrap();
             let request = bridge.upstream.render(&input, "bench-id").unwrap();
             black_box(request);
-            bridge.output.reply(&answer(&body)).unwrap()
+            bridge
+                .output
+                .reply(&answer(&body), &serde_json::Value::Null)
+                .unwrap()
         })
     });
     group.finish();
@@ -175,7 +183,12 @@ output:
         let body = comments_body(count);
         group.throughput(Throughput::Bytes(body.len() as u64));
         group.bench_function(label, |b| {
-            b.iter(|| bridge.output.reply(&answer(black_box(&body))).unwrap())
+            b.iter(|| {
+                bridge
+                    .output
+                    .reply(&answer(black_box(&body)), &serde_json::Value::Null)
+                    .unwrap()
+            })
         });
     }
     group.finish();
@@ -197,7 +210,12 @@ output:
     let mut group = c.benchmark_group("comments");
     group.throughput(Throughput::Bytes(body.len() as u64));
     group.bench_function("map picked 100 KB", |b| {
-        b.iter(|| bridge.output.reply(&answer(black_box(&body))).unwrap())
+        b.iter(|| {
+            bridge
+                .output
+                .reply(&answer(black_box(&body)), &serde_json::Value::Null)
+                .unwrap()
+        })
     });
     group.finish();
 }

@@ -16,7 +16,7 @@ use crate::file::{self, BridgeFile, ConnectionFile, Kind, Location, OnError, Ups
 use crate::metrics::BridgeMeters;
 use crate::stages::auth::InboundAuth;
 use crate::stages::map::OutputMapping;
-use crate::stages::render::{UpstreamBase, UpstreamTemplate, parse_method};
+use crate::stages::render::{UpstreamBase, UpstreamTemplate, parse_method, quoted_input_warnings};
 use crate::stages::upstream_auth::UpstreamAuth;
 use crate::stages::validate::InputContract;
 
@@ -34,6 +34,8 @@ pub struct Bridge {
     pub on_error: OnError,
     /// The connection its upstream call starts from, if it names one.
     pub connection: Option<Arc<Connection>>,
+    /// What `check` warns about (key-path first, like errors); the bridge loads regardless.
+    pub warnings: Vec<String>,
     /// Values from the environment that must never be shown.
     pub secrets: Secrets,
     /// Requests this bridge is answering now (bounded by the server's per-bridge limit).
@@ -91,7 +93,13 @@ pub fn compile_file(
     connections: Connections,
 ) -> (Result<Bridge, Vec<Problem>>, Vec<FileRead>) {
     let (parsed, reads) = file::parse_in::<BridgeFile>(text, env, file.parent());
-    (compile_parsed(file, parsed, connections), reads)
+    let compiled = compile_parsed(file, parsed, connections);
+    if let Ok(bridge) = &compiled {
+        for warning in &bridge.warnings {
+            tracing::warn!(file = %file.display(), %warning, "bridge warning");
+        }
+    }
+    (compiled, reads)
 }
 
 /// Parses and compiles the text of one connection file, also returning the files it read.
@@ -101,7 +109,7 @@ pub fn compile_connection_file(
     env: &Arc<dyn EnvSource>,
 ) -> (Result<Connection, Vec<Problem>>, Vec<FileRead>) {
     let (parsed, reads) = file::parse_in::<ConnectionFile>(text, env, file.parent());
-    let compiled = with_expansions(file, parsed, |parsed, secrets| {
+    let compiled = with_expansions(file, parsed, |parsed, secrets, _| {
         connection::compile(parsed, stem(file), file.parent(), secrets)
     });
     (compiled, reads)
@@ -123,17 +131,20 @@ fn compile_parsed(
     parsed: file::Parsed,
     connections: Connections,
 ) -> Result<Bridge, Vec<Problem>> {
-    with_expansions(file, parsed, |parsed, secrets| {
-        compile(parsed, stem(file), secrets, file.parent(), connections)
+    with_expansions(file, parsed, |parsed, secrets, all| {
+        let mut bridge = compile(parsed, stem(file), secrets, file.parent(), connections)?;
+        bridge.warnings = bridge.warnings.iter().map(|w| all.mask(w)).collect();
+        Ok(bridge)
     })
 }
 
-/// Runs `compile` on a parsed file with the secrets it took from the environment, and locates
+/// Runs `compile` on a parsed file with the secrets it took from the environment (and every
+/// value it took, to mask what it says), and locates
 /// its problems in `file`, masking every value from the environment.
 fn with_expansions<T, R>(
     file: &Path,
     parsed: file::Parsed<T>,
-    compile: impl FnOnce(T, Secrets) -> Result<R, Vec<String>>,
+    compile: impl FnOnce(T, Secrets, &Secrets) -> Result<R, Vec<String>>,
 ) -> Result<R, Vec<Problem>> {
     let (parsed, expansions) = parsed.map_err(|e| {
         vec![Problem {
@@ -146,10 +157,10 @@ fn with_expansions<T, R>(
     for e in expansions.iter().filter(|e| e.is_secret()) {
         secrets.add(&e.value);
     }
-    compile(parsed, secrets).map_err(|messages| {
-        // A value from the environment never reaches a message, whatever its variable's name.
-        let mut all = Secrets::default();
-        expansions.iter().for_each(|e| all.add(&e.value));
+    // A value from the environment never reaches a message, whatever its variable's name.
+    let mut all = Secrets::default();
+    expansions.iter().for_each(|e| all.add(&e.value));
+    compile(parsed, secrets, &all).map_err(|messages| {
         messages
             .into_iter()
             .map(|m| Problem::new(file, all.mask(&m)))
@@ -219,9 +230,10 @@ pub fn compile(
     let upstream = UpstreamTemplate::compile(&file.upstream, &declared, base)
         .map_err(|e| errs.extend(e))
         .ok();
-    let output = OutputMapping::compile(&file.output)
+    let output = OutputMapping::compile(&file.output, &declared)
         .map_err(|e| errs.extend(e))
         .ok();
+    let warnings = quoted_input_warnings(&file.upstream, &file.input);
     match (method, auth, input, upstream, output) {
         (Some(method), Some(auth), Some(input), Some(upstream), Some(output))
             if errs.is_empty() =>
@@ -237,6 +249,7 @@ pub fn compile(
                 output,
                 on_error: file.on_error,
                 connection,
+                warnings,
                 secrets,
                 in_flight: AtomicUsize::new(0),
                 meters: BridgeMeters::default(),
@@ -352,7 +365,7 @@ mod tests {
     fn reports_every_problem_of_a_file() {
         let problems = compile_str(
             "name: Bad_Name\nroute: {path: /-/x}\ninput: {a: {type: integer, pattern: x}}\n\
-             upstream: {url: 'http://h/{{input.b}}'}\noutput: {o: {path: title}}\n",
+             upstream: {url: 'http://h/{{input.b}}'}\noutput: {o: {path: '$.items['}}\n",
             &[],
         )
         .unwrap_err();

@@ -14,6 +14,8 @@ use serde_json::Value;
 pub struct CompiledPath {
     source: String,
     kind: Kind,
+    /// Written with Genesys' trailing `.length()`: the field counts what the rest names.
+    length: bool,
 }
 
 #[derive(Debug, Clone)]
@@ -30,13 +32,11 @@ pub enum Step {
 }
 
 impl CompiledPath {
+    /// Compiles `source`, also as Genesys writes paths: without the leading `$`
+    /// (`['a'][0]`, `a.b`), with `.[` for `[`, and with a trailing `.length()`.
     pub fn compile(source: &str) -> Result<Self, String> {
-        if !source.trim_start().starts_with('$') {
-            return Err(format!(
-                "JSONPath `{source}` must start with `$` (for example `$.title`)"
-            ));
-        }
-        let query = parse_json_path(source).map_err(|e| {
+        let (standard, length) = standard_form(source)?;
+        let query = parse_json_path(&standard).map_err(|e| {
             format!(
                 "JSONPath `{source}` does not parse: {}",
                 one_line(&e.to_string())
@@ -49,7 +49,13 @@ impl CompiledPath {
         Ok(CompiledPath {
             source: source.to_owned(),
             kind,
+            length,
         })
+    }
+
+    /// Did the path end in `.length()`?
+    pub fn is_length(&self) -> bool {
+        self.length
     }
 
     pub fn as_str(&self) -> &str {
@@ -87,6 +93,51 @@ impl CompiledPath {
             Kind::Query(_) => self.select(doc).into_iter().next(),
         }
     }
+}
+
+/// `source` in RFC 9535 form, and whether it ended in `.length()`.
+fn standard_form(source: &str) -> Result<(String, bool), String> {
+    let text = source.trim();
+    let (text, length) = match text.strip_suffix(".length()") {
+        Some(rest) => (rest, true),
+        None => (text, false),
+    };
+    let rooted = match text.chars().next() {
+        Some('$') => text.to_owned(),
+        Some('[' | '.') => format!("${text}"),
+        Some(c) if c.is_alphabetic() || c == '_' => format!("$.{text}"),
+        _ => {
+            return Err(format!(
+                "JSONPath `{source}` must start with `$` (for example `$.title`)"
+            ));
+        }
+    };
+    Ok((dot_brackets(&rooted), length))
+}
+
+/// Jayway (and so Genesys) reads `.[` as `[`; RFC 9535 does not. Quoted names keep theirs.
+fn dot_brackets(path: &str) -> String {
+    let mut out = String::with_capacity(path.len());
+    let mut quote: Option<char> = None;
+    let mut chars = path.chars().peekable();
+    while let Some(c) = chars.next() {
+        match (quote, c) {
+            (Some(_), '\\') => {
+                out.push(c);
+                if let Some(next) = chars.next() {
+                    out.push(next);
+                }
+                continue;
+            }
+            (Some(q), c) if c == q => quote = None,
+            (None, '\'' | '"') => quote = Some(c),
+            // `..[` is the descendant segment and stays.
+            (None, '.') if chars.peek() == Some(&'[') && !out.ends_with('.') => continue,
+            _ => {}
+        }
+        out.push(c);
+    }
+    out
 }
 
 /// The parser draws a multi-line caret diagram; keep its position and its last word.
@@ -258,12 +309,38 @@ mod tests {
     }
 
     #[test]
+    fn genesys_forms_compile_to_their_standard_form() {
+        let doc = json!({"a": {"b c": [1, {"d": "x"}]}, "items": [1, 2, 3], "k.[x]": 9});
+        for (genesys, standard) in [
+            ("['a']['b c'][1]", "$['a']['b c'][1]"),
+            ("a.items", "$.a.items"),
+            (".a['b c'][0]", "$.a['b c'][0]"),
+            ("$.['a'].['b c'][1].d", "$['a']['b c'][1].d"),
+            ("$.a.['b c'][*]", "$.a['b c'][*]"),
+            ("$..['d']", "$..['d']"),
+            ("$['k.[x]']", "$['k.[x]']"),
+        ] {
+            let g = CompiledPath::compile(genesys).unwrap();
+            let s = CompiledPath::compile(standard).unwrap();
+            assert_eq!(g.select(&doc), s.select(&doc), "{genesys}");
+            assert_eq!(g.is_singular(), s.is_singular(), "{genesys}");
+            assert!(!g.is_length());
+        }
+        let length = CompiledPath::compile("$.items.length()").unwrap();
+        assert!(length.is_length());
+        assert_eq!(length.first(&doc), Some(&json!([1, 2, 3])));
+    }
+
+    #[test]
     fn bad_paths_are_refused() {
-        assert!(
-            CompiledPath::compile("title")
-                .unwrap_err()
-                .contains("must start with `$`")
-        );
+        for bad in ["", "  ", "@.x", "1a"] {
+            assert!(
+                CompiledPath::compile(bad)
+                    .unwrap_err()
+                    .contains("must start with `$`"),
+                "{bad:?}"
+            );
+        }
         assert_eq!(
             CompiledPath::compile("$.items[").unwrap_err(),
             "JSONPath `$.items[` does not parse: at column 9: expected selector"

@@ -69,7 +69,57 @@ static VERBATIM: LazyLock<Handlebars<'static>> = LazyLock::new(|| registry(handl
 fn registry(escape: fn(&str) -> String) -> Handlebars<'static> {
     let mut hb = Handlebars::new();
     hb.register_escape_fn(escape);
+    // A helper's text is escaped for its placement afterwards, like any other value.
+    hb.register_helper("soql", Box::new(soql));
+    hb.register_helper("sosl", Box::new(sosl));
+    hb.register_helper("odata", Box::new(odata));
     hb
+}
+
+handlebars::handlebars_helper!(soql: |v: Json| soql_literal(&value_text(v)));
+handlebars::handlebars_helper!(sosl: |v: Json| sosl_literal(&value_text(v)));
+handlebars::handlebars_helper!(odata: |v: Json| odata_literal(&value_text(v)));
+
+/// The helpers that make a value safe inside a query language's string literal.
+pub const QUERY_HELPERS: [&str; 3] = ["soql", "sosl", "odata"];
+
+/// The inside of a SOQL string literal: backslash, both quotes and control characters escaped.
+pub fn soql_literal(text: &str) -> String {
+    let mut out = String::with_capacity(text.len() + 8);
+    for c in text.chars() {
+        match c {
+            '\\' | '\'' | '"' => {
+                out.push('\\');
+                out.push(c);
+            }
+            '\n' => out.push_str("\\n"),
+            '\r' => out.push_str("\\r"),
+            '\t' => out.push_str("\\t"),
+            '\u{8}' => out.push_str("\\b"),
+            '\u{c}' => out.push_str("\\f"),
+            c if c.is_control() => out.push_str(&format!("\\u{:04x}", c as u32)),
+            c => out.push(c),
+        }
+    }
+    out
+}
+
+/// SOSL search text with every reserved character backslash-escaped.
+pub fn sosl_literal(text: &str) -> String {
+    const RESERVED: &str = "?&|!{}[]()^~*:\\\"'+-";
+    let mut out = String::with_capacity(text.len() + 8);
+    for c in text.chars() {
+        if RESERVED.contains(c) {
+            out.push('\\');
+        }
+        out.push(c);
+    }
+    out
+}
+
+/// The inside of an OData string literal: a quote is doubled.
+pub fn odata_literal(text: &str) -> String {
+    text.replace('\'', "''")
 }
 
 /// A compiled template.
@@ -87,13 +137,33 @@ pub enum TextTemplate {
 /// `lookup`, `log`, partials, decorators) either reach outside `input` or make no sense for a
 /// flat object.
 const BLOCK_HELPERS: [&str; 2] = ["if", "unless"];
-const VALUE_HELPERS: [&str; 10] = [
-    "eq", "ne", "gt", "gte", "lt", "lte", "and", "or", "not", "len",
+const VALUE_HELPERS: [&str; 13] = [
+    "eq", "ne", "gt", "gte", "lt", "lte", "and", "or", "not", "len", "soql", "sosl", "odata",
 ];
+
+/// Which `output.NAME` a reply template may read: `Err` says why it may not.
+pub type OutputRefs<'a> = &'a dyn Fn(&str) -> Result<(), String>;
 
 impl TextTemplate {
     /// Compiles `source`, accepting only references to inputs for which `declared` is true.
     pub fn compile(source: &str, declared: &dyn Fn(&str) -> bool) -> Result<Self, String> {
+        Self::compile_refs(source, declared, None)
+    }
+
+    /// Compiles reply text, which may also read the `output.NAME`s that `outputs` allows.
+    pub fn compile_reply(
+        source: &str,
+        declared: &dyn Fn(&str) -> bool,
+        outputs: OutputRefs,
+    ) -> Result<Self, String> {
+        Self::compile_refs(source, declared, Some(outputs))
+    }
+
+    fn compile_refs(
+        source: &str,
+        declared: &dyn Fn(&str) -> bool,
+        outputs: Option<OutputRefs>,
+    ) -> Result<Self, String> {
         if !source.contains("{{") {
             return Ok(TextTemplate::Literal(source.to_owned()));
         }
@@ -106,6 +176,7 @@ impl TextTemplate {
         })?;
         let mut refs = Refs {
             declared,
+            outputs,
             names: Vec::new(),
         };
         refs.elements(&template.elements)?;
@@ -186,18 +257,26 @@ fn single_input(template: &Template) -> Option<String> {
 }
 
 fn input_name(param: &Parameter) -> Option<&str> {
-    let raw = match param {
-        Parameter::Path(handlebars::Path::Relative((_, raw))) => raw.as_str(),
-        Parameter::Name(raw) => raw.as_str(),
-        _ => return None,
-    };
-    raw.strip_prefix("input.")
+    raw_name(param)?.strip_prefix("input.")
+}
+
+fn output_name(param: &Parameter) -> Option<&str> {
+    raw_name(param)?.strip_prefix("output.")
+}
+
+fn raw_name(param: &Parameter) -> Option<&str> {
+    match param {
+        Parameter::Path(handlebars::Path::Relative((_, raw))) => Some(raw.as_str()),
+        Parameter::Name(raw) => Some(raw.as_str()),
+        _ => None,
+    }
 }
 
 /// Walks a template's AST, refusing what bridge templates may not do and collecting the
 /// inputs it reads.
 struct Refs<'a> {
     declared: &'a dyn Fn(&str) -> bool,
+    outputs: Option<OutputRefs<'a>>,
     names: Vec<String>,
 }
 
@@ -264,6 +343,10 @@ impl Refs<'_> {
                 TemplateElement::Expression(h) => self.helper(h, false),
                 _ => Err("unsupported subexpression".to_owned()),
             },
+            other if self.outputs.is_some() && output_name(other).is_some() => {
+                let name = output_name(other).unwrap_or_default();
+                self.outputs.map_or(Ok(()), |allowed| allowed(name))
+            }
             other => match input_name(other) {
                 Some(name) if (self.declared)(name) => {
                     if !self.names.iter().any(|n| n == name) {

@@ -54,7 +54,7 @@ fn check_prints_every_problem_with_its_file_and_place() {
         "ok    a-good.yaml: a-good POST /good".to_owned(),
         format!("error {d}/b-typo.yaml:4:3: upstream: unknown field `timout`"),
         format!(
-            "error {d}/c-jsonpath.yaml: output.t: JSONPath `$.items[` does not parse: at column 9"
+            "error {d}/c-jsonpath.yaml: output.t.path: JSONPath `$.items[` does not parse: at column 9"
         ),
         format!("error {d}/d-template.yaml: upstream.url: template does not parse"),
         format!(

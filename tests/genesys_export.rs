@@ -445,3 +445,72 @@ fn a_get_route_with_inputs_is_not_a_genesys_action() {
     let action = read_json(&out.path().join("get-without-input.custom.json"));
     assert_eq!(action["config"]["request"]["requestType"], "GET");
 }
+
+/// A list of records exports as an array of objects, and every reply the gateway gives for
+/// the CRM answers of the records tests satisfies the exported success schema.
+#[tokio::test]
+async fn records_export_as_arrays_of_objects_that_the_replies_satisfy() {
+    use crate::records::{CONTACTS, answers};
+    use crate::support::TestGateway;
+    use wiremock::matchers::path;
+    use wiremock::{Mock, MockServer, ResponseTemplate};
+
+    let upstream = MockServer::start().await;
+    for (case, body) in answers() {
+        Mock::given(path(format!("/{case}/query")))
+            .respond_with(ResponseTemplate::new(200).set_body_json(body))
+            .mount(&upstream)
+            .await;
+    }
+    let env = [("UP", upstream.uri())];
+    let env: Vec<(&str, &str)> = env.iter().map(|(k, v)| (*k, v.as_str())).collect();
+    let bridge = compile_text(Path::new("contacts.yaml"), CONTACTS, &env_map(&env)).unwrap();
+    assert!(bridgeway::genesys::rules::problems(&bridge).is_empty());
+    let schema = success_schema(&bridge);
+    assert!(jsonschema::draft4::meta::is_valid(&schema), "{schema}");
+    let string = |name: &str| json!({"title": name, "type": "string"});
+    assert_eq!(
+        schema["properties"]["contacts"],
+        json!({
+            "title": "contacts",
+            "type": "array",
+            "items": {
+                "type": "object",
+                "required": ["id", "email", "account", "label"],
+                "properties": {
+                    "id": string("id"),
+                    "name": string("name"),
+                    "email": string("email"),
+                    "phone": string("phone"),
+                    "account": string("account"),
+                    "score": {"title": "score", "type": "integer"},
+                    "tags": {"title": "tags", "type": "array", "items": {"type": "string"}},
+                    "label": string("label"),
+                },
+                "additionalProperties": true,
+            },
+        })
+    );
+    assert_eq!(
+        schema["required"],
+        json!(["total", "found", "contacts", "summary"])
+    );
+    assert_eq!(schema["properties"]["total"]["type"], "integer");
+    assert_eq!(schema["properties"]["found"]["type"], "boolean");
+    assert_eq!(schema["properties"]["names"]["type"], "string");
+
+    let validator = jsonschema::draft4::new(&schema).unwrap();
+    let dir = bridge_dir(&[("contacts.yaml", CONTACTS)]);
+    let gw = TestGateway::start(dir.path(), &env).await;
+    for case in ["several", "none", "gaps", "absent"] {
+        let reply = gw
+            .post_json("/contacts", &json!({"case": case, "phone": "+1"}))
+            .await;
+        assert_eq!(reply.status, 200, "{case}: {}", reply.text);
+        let errors: Vec<String> = validator
+            .iter_errors(&reply.json)
+            .map(|e| e.to_string())
+            .collect();
+        assert!(errors.is_empty(), "{case}: {errors:?} in {}", reply.json);
+    }
+}

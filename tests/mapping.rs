@@ -49,7 +49,7 @@ async fn setup() -> (MockServer, tempfile::TempDir, TestGateway) {
                     "score": 3.0,
                     "price": "12.50",
                     "active": true,
-                    "nothing": null,
+                    "nothing": "never used",
                     "name": "abc",
                     "nested": {"deep": {"v": 7}},
                     "items": [{"name": "a", "qty": 1}, {"name": "b", "qty": "2"}],
@@ -97,7 +97,7 @@ async fn every_source_type_and_coercion_maps_as_specified() {
             "price": 12.5,
             "active_text": "true",
             "deep_text": "7",
-            "nothing": null,
+            "nothing": "never used",
             "with_default": "n/a",
             "first_name": "a",
             "names": ["a", "b"],
@@ -148,11 +148,11 @@ async fn a_bad_default_or_constant_is_refused_at_load() {
         .unwrap()
         .to_owned();
     assert!(
-        error.contains("output.n: default: expected an integer"),
+        error.contains("output.n.default: expected an integer"),
         "{error}"
     );
     assert!(
-        error.contains("output.c: expected a string, got an array"),
+        error.contains("output.c.value: expected a string, got an array"),
         "{error}"
     );
 }

@@ -1,7 +1,8 @@
 //! Property tests over the request path (no network): whatever the input and whatever the
 //! upstream answers, the pipeline never panics, the upstream host never changes, headers never
-//! gain a line break, a JSON body template always produces valid JSON, and reading a body for
-//! just what singular paths name answers and refuses exactly as a full parse and walk.
+//! gain a line break, a JSON body template always produces valid JSON, reading a body for
+//! just what singular paths name answers and refuses exactly as a full parse and walk, and a
+//! list of records holds what the library's own query and the SPEC's rules give.
 
 use std::path::Path;
 use std::time::Duration;
@@ -260,7 +261,7 @@ proptest! {
                 body: bytes.into(),
                 elapsed: Duration::from_millis(1),
             };
-            if let Ok(reply) = bridge.output.reply(&response) {
+            if let Ok(reply) = bridge.output.reply(&response, &Value::Null) {
                 prop_assert!(serde_json::from_slice::<Value>(&reply).is_ok(), "a reply is JSON");
             }
         }
@@ -282,5 +283,148 @@ proptest! {
                 prop_assert_eq!(got, &library_first(path, &full), "{} in {}", path, shown);
             }
         }
+    }
+}
+
+const RECORDS: &str = r#"
+route: { path: /r }
+upstream: { url: "http://127.0.0.1:18999/r" }
+output:
+  rows:
+    path: "$.items[*]"
+    type: array
+    max_items: 3
+    items:
+      fields:
+        a: { path: $.a }
+        s: { path: $.b, type: string, default: "-" }
+        n: { count: "$.c[*]" }
+        e: { exists: $.a }
+"#;
+
+/// Every value jsonpath-rust's own query gives on the whole document.
+fn library_all<'a>(path: &str, doc: &'a Value) -> Vec<&'a Value> {
+    let query = jsonpath_rust::parser::parse_json_path(path).unwrap();
+    let found = jsonpath_rust::query::js_path_process(&query, doc).unwrap_or_default();
+    found.into_iter().map(|r| r.val).collect()
+}
+
+/// What the SPEC says RECORDS gives for `doc`, worked out with the library directly:
+/// `Err` when a record's `s` cannot be a string.
+fn expected_rows(doc: &Value) -> Result<Option<Value>, ()> {
+    // Matches that are all null still make a (then empty) list, as for a scalar array.
+    let matches = library_all("$.items[*]", doc);
+    if matches.is_empty() {
+        return Ok(None);
+    }
+    let elements = matches.into_iter().filter(|e| !e.is_null());
+    let mut rows = Vec::new();
+    for element in elements.take(3) {
+        let mut row = Map::new();
+        let a = library_first("$.a", element).filter(|a| !a.is_null());
+        if let Some(a) = &a {
+            row.insert("a".into(), a.clone());
+        }
+        let s = match library_first("$.b", element) {
+            None | Some(Value::Null) => Value::from("-"),
+            Some(Value::String(s)) => Value::String(s),
+            Some(v @ (Value::Number(_) | Value::Bool(_))) => Value::String(v.to_string()),
+            Some(_) => return Err(()),
+        };
+        row.insert("s".into(), s);
+        row.insert("n".into(), library_all("$.c[*]", element).len().into());
+        row.insert("e".into(), a.is_some().into());
+        rows.push(Value::Object(row));
+    }
+    Ok(Some(Value::Array(rows)))
+}
+
+/// Documents with a list of records in them, shaped like what RECORDS reads, or anything.
+fn any_records_doc() -> impl Strategy<Value = Value> {
+    let element = prop_oneof![
+        4 => (prop::option::of(any_json()), prop::option::of(any_json()), prop::option::of(any_json()))
+            .prop_map(|(a, b, c)| {
+                let mut m = Map::new();
+                for (k, v) in [("a", a), ("b", b), ("c", c)] {
+                    if let Some(v) = v {
+                        m.insert(k.into(), v);
+                    }
+                }
+                Value::Object(m)
+            }),
+        1 => any_json(),
+    ];
+    let items = prop_oneof![
+        4 => prop::collection::vec(element.clone(), 0..6).prop_map(Value::Array),
+        1 => prop::collection::btree_map("[a-z]{1,2}", element, 0..3)
+            .prop_map(|m| Value::Object(m.into_iter().collect())),
+        1 => any_json(),
+    ];
+    prop_oneof![
+        4 => items.prop_map(|items| serde_json::json!({ "items": items })),
+        1 => any_json(),
+    ]
+}
+
+proptest! {
+    #![proptest_config(ProptestConfig::with_cases(1000))]
+
+    #[test]
+    fn records_map_as_the_spec_says(doc in any_records_doc()) {
+        let bridge = compile_text(Path::new("r.yaml"), RECORDS, &env_map(&[])).unwrap();
+        let response = UpstreamResponse {
+            status: StatusCode::OK,
+            headers: HeaderMap::new(),
+            body: serde_json::to_vec(&doc).unwrap().into(),
+            elapsed: Duration::from_millis(1),
+        };
+        let reply = bridge.output.reply(&response, &Value::Null);
+        match expected_rows(&doc) {
+            Err(()) => prop_assert!(reply.is_err(), "{} gave {:?}", doc, reply),
+            Ok(rows) => {
+                let reply: Value = serde_json::from_slice(&reply.unwrap()).unwrap();
+                prop_assert_eq!(reply.get("rows"), rows.as_ref(), "{}", doc);
+            }
+        }
+    }
+}
+
+/// Computed kinds on singular paths: read by the extractor alone.
+const SINGULAR_COMPUTED: &str = r#"
+route: { path: /s }
+upstream: { url: "http://127.0.0.1:18999/s" }
+output:
+  n:  { count: $.a }
+  l:  { path: $.a.length() }
+  e:  { exists: "$.a[0]" }
+  j:  { path: $.a, join: "," }
+  s:  { path: "$.b", type: string, default: "-" }
+  xs: { path: $.a, type: array, items: string, max_items: 2 }
+"#;
+
+fn reply_of(bridge: &Bridge, body: &[u8]) -> Option<Value> {
+    let response = UpstreamResponse {
+        status: StatusCode::OK,
+        headers: HeaderMap::new(),
+        body: body.to_vec().into(),
+        elapsed: Duration::from_millis(1),
+    };
+    let reply = bridge.output.reply(&response, &Value::Null).ok()?;
+    let mut reply: Value = serde_json::from_slice(&reply).unwrap();
+    reply.as_object_mut()?.remove("force");
+    Some(reply)
+}
+
+proptest! {
+    #![proptest_config(ProptestConfig::with_cases(1000))]
+
+    #[test]
+    fn computed_fields_read_the_same_through_the_extractor_and_a_full_parse(body in any_body()) {
+        let picked = compile_text(Path::new("s.yaml"), SINGULAR_COMPUTED, &env_map(&[])).unwrap();
+        // A many-valued path makes the same mapping parse the whole body.
+        let whole_text = format!("{SINGULAR_COMPUTED}  force: {{ path: \"$..zz\", type: array }}\n");
+        let whole = compile_text(Path::new("s.yaml"), &whole_text, &env_map(&[])).unwrap();
+        let shown = String::from_utf8_lossy(&body);
+        prop_assert_eq!(reply_of(&picked, &body), reply_of(&whole, &body), "{}", shown);
     }
 }

@@ -26,6 +26,10 @@ pub fn run(dir: &BridgesDir) -> anyhow::Result<ExitCode> {
             );
         }
         let path = dir.dir.join(&s.file);
+        // Warnings do not change the exit status.
+        for warning in &s.bridge.warnings {
+            println!("{}: warning: {warning}", path.display());
+        }
         problems.extend(genesys.into_iter().map(|m| Problem::new(&path, m)));
     }
     problems.sort_by(|a, b| a.file.cmp(&b.file));

@@ -164,14 +164,60 @@ pub struct OutputFieldSpec {
     pub from: Option<Text>,
     #[serde(default, deserialize_with = "present")]
     pub value: Option<Expanded>,
+    /// Computed: the number of matches of a JSONPath (an array's length).
+    pub count: Option<Text>,
+    /// Computed: whether a JSONPath matches a non-null value.
+    pub exists: Option<Text>,
+    /// Computed: reply text rendered from `input.*` and earlier `output.*`.
+    pub template: Option<Text>,
+    /// Beside a many-valued `path`: every match joined into one string with this separator.
+    pub join: Option<Text>,
     #[serde(rename = "type")]
     pub kind: Option<OutputType>,
-    pub items: Option<InputType>,
+    pub items: Option<ItemsSpec>,
+    /// Beside `items`: keep only the first N elements.
+    pub max_items: Option<u64>,
     #[serde(default, deserialize_with = "present")]
     pub default: Option<Expanded>,
     #[serde(default)]
     pub required: bool,
     pub description: Option<Text>,
+}
+
+/// The elements of an `array` output: a scalar type, or `{ fields: … }` for records.
+#[derive(Debug)]
+pub enum ItemsSpec {
+    Scalar(InputType),
+    Records(RecordSpec),
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RecordSpec {
+    pub fields: FieldMap<OutputFieldSpec>,
+}
+
+/// Not `#[serde(untagged)]`: that would trade every inner message (an unknown key deep in a
+/// record) for "did not match any variant".
+impl<'de> Deserialize<'de> for ItemsSpec {
+    fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        d.deserialize_any(ItemsVisitor)
+    }
+}
+
+struct ItemsVisitor;
+
+impl<'de> Visitor<'de> for ItemsVisitor {
+    type Value = ItemsSpec;
+    fn expecting(&self, f: &mut fmt::Formatter) -> fmt::Result {
+        f.write_str("a scalar type (string, integer, number, boolean) or `{ fields: … }`")
+    }
+    fn visit_str<E: de::Error>(self, v: &str) -> Result<ItemsSpec, E> {
+        InputType::deserialize(de::value::StrDeserializer::<E>::new(v)).map(ItemsSpec::Scalar)
+    }
+    fn visit_map<A: MapAccess<'de>>(self, map: A) -> Result<ItemsSpec, A::Error> {
+        RecordSpec::deserialize(de::value::MapAccessDeserializer::new(map)).map(ItemsSpec::Records)
+    }
 }
 
 /// What a failed upstream call answers: an error status (the default), or 200 with the output

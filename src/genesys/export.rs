@@ -12,7 +12,7 @@ use crate::bridge::Bridge;
 use crate::file::{InputType, OnError, OutputType};
 use crate::genesys::rules::{self, MAX_TIMEOUT_SECONDS};
 use crate::stages::auth::InboundAuth;
-use crate::stages::map::{FieldSource, OutputField};
+use crate::stages::map::{FieldSource, Items, OutputField};
 use crate::stages::validate::InputField;
 
 pub const DRAFT_04: &str = "http://json-schema.org/draft-04/schema#";
@@ -152,7 +152,7 @@ pub fn success_schema(bridge: &Bridge) -> Value {
         .output
         .fields
         .iter()
-        .map(|f| (f.name.clone(), output_property(f)))
+        .map(|f| (f.name.clone(), output_property(f, bridge.on_error)))
         .collect();
     let required: Vec<&str> = bridge
         .output
@@ -207,14 +207,20 @@ fn input_property(field: &InputField) -> Value {
     Value::Object(p)
 }
 
-fn output_property(field: &OutputField) -> Value {
+fn output_property(field: &OutputField, on_error: OnError) -> Value {
     let mut p = Map::new();
     p.insert("title".into(), field.name.clone().into());
     match output_type(field) {
         Some(OutputType::Array) => {
             p.insert("type".into(), "array".into());
-            if let Some(items) = field.items {
-                p.insert("items".into(), json!({ "type": scalar_type_name(items) }));
+            match &field.items {
+                Some(Items::Scalar(items)) => {
+                    p.insert("items".into(), json!({ "type": scalar_type_name(*items) }));
+                }
+                Some(Items::Records(fields)) => {
+                    p.insert("items".into(), record_schema(fields, on_error));
+                }
+                None => {}
             }
         }
         Some(kind) => {
@@ -226,6 +232,29 @@ fn output_property(field: &OutputField) -> Value {
         p.insert("description".into(), d.clone().into());
     }
     Value::Object(p)
+}
+
+/// One record: an object with a property per field; `required` as for the reply itself
+/// (a record field is always there when it is a constant, has a default or is `required`,
+/// unless `on_error: output` builds records from an error body).
+fn record_schema(fields: &[OutputField], on_error: OnError) -> Value {
+    let properties: Map<String, Value> = fields
+        .iter()
+        .map(|f| (f.name.clone(), output_property(f, on_error)))
+        .collect();
+    let required: Vec<&str> = fields
+        .iter()
+        .filter(|f| always_present(f) || (f.required && on_error == OnError::Status))
+        .map(|f| f.name.as_str())
+        .collect();
+    let mut schema = Map::new();
+    schema.insert("type".into(), "object".into());
+    if !required.is_empty() {
+        schema.insert("required".into(), json!(required));
+    }
+    schema.insert("properties".into(), Value::Object(properties));
+    schema.insert("additionalProperties".into(), true.into());
+    Value::Object(schema)
 }
 
 /// The declared type, or the one the source implies.
@@ -243,10 +272,17 @@ fn output_type(field: &OutputField) -> Option<OutputType> {
 }
 
 fn always_present(field: &OutputField) -> bool {
-    let constant = matches!(
-        field.source,
-        FieldSource::Status | FieldSource::Error | FieldSource::Value(_)
-    );
+    let constant = match &field.source {
+        FieldSource::Value(v) => !v.is_null(),
+        source => matches!(
+            source,
+            FieldSource::Status
+                | FieldSource::Error
+                | FieldSource::Count(_)
+                | FieldSource::Exists(_)
+                | FieldSource::Template(_)
+        ),
+    };
     constant || field.default.as_ref().is_some_and(|d| !d.is_null())
 }
 

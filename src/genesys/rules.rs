@@ -4,7 +4,7 @@
 use http::Method;
 
 use crate::bridge::Bridge;
-use crate::stages::map::FieldSource;
+use crate::stages::map::{FieldSource, Items, OutputField};
 
 /// Input names Genesys keeps for itself.
 const RESERVED_INPUTS: [&str; 3] = ["orgId", "integrationId", "rawRequest"];
@@ -28,14 +28,7 @@ pub fn problems(bridge: &Bridge) -> Vec<String> {
             ));
         }
     }
-    for field in &bridge.output.fields {
-        if matches!(field.source, FieldSource::Path(_)) && field.kind.is_none() {
-            problems.push(format!(
-                "genesys: output `{}` needs a `type`: Genesys needs one for every output, and an untyped value could hold nested arrays, which Genesys refuses",
-                field.name
-            ));
-        }
-    }
+    untyped_outputs(&bridge.output.fields, "", &mut problems);
     if bridge.upstream.timeout.as_secs_f64() > MAX_TIMEOUT_SECONDS as f64 {
         problems.push(format!(
             "genesys: upstream.timeout is {}, but a data action may wait at most {MAX_TIMEOUT_SECONDS}s",
@@ -62,6 +55,21 @@ pub fn problems(bridge: &Bridge) -> Vec<String> {
         );
     }
     problems
+}
+
+/// Path fields without a type, records' fields included (named `list[].field`).
+fn untyped_outputs(fields: &[OutputField], within: &str, problems: &mut Vec<String>) {
+    for field in fields {
+        if matches!(field.source, FieldSource::Path(_)) && field.kind.is_none() {
+            problems.push(format!(
+                "genesys: output `{within}{}` needs a `type`: Genesys needs one for every output, and an untyped value could hold nested arrays, which Genesys refuses",
+                field.name
+            ));
+        }
+        if let Some(inner) = field.items.as_ref().and_then(Items::records) {
+            untyped_outputs(inner, &format!("{within}{}[].", field.name), problems);
+        }
+    }
 }
 
 fn is_genesys_input_name(name: &str) -> bool {

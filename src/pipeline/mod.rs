@@ -19,6 +19,7 @@ use std::time::Duration;
 use bytes::Bytes;
 use http::header::AUTHORIZATION;
 use http::{HeaderValue, StatusCode};
+use serde_json::Value;
 use tokio::time::Instant;
 
 use crate::bridge::Bridge;
@@ -116,10 +117,11 @@ where
     };
     observer.intake(bridge, &intake.bytes);
     let _place = Place::take(&bridge.in_flight, cx.limits.max_in_flight_per_bridge)?;
+    // The input is kept across the upstream call: reply templates read it.
+    let input = bridge.input.validate(intake.parse()?)?;
+    drop(intake);
+    observer.validated(bridge, &input);
     let request = {
-        let input = bridge.input.validate(intake.parse()?)?;
-        drop(intake);
-        observer.validated(bridge, &input);
         let mut request = bridge.upstream.render(&input, request_id)?;
         request.keep_headers = bridge.output.reads_headers();
         request
@@ -131,7 +133,7 @@ where
         .as_ref()
         .ok()
         .map(|r| (r.status.as_u16(), r.elapsed));
-    match map(bridge, fetched) {
+    match map(bridge, fetched, input.fields()) {
         (Ok(body), upstream_failure) => Ok(Reply {
             body,
             upstream,
@@ -215,9 +217,10 @@ fn auth_failed(bridge: &Bridge, error: &TokenError) -> FetchError {
 fn map(
     bridge: &Bridge,
     fetched: Result<UpstreamResponse, FetchError>,
+    input: &Value,
 ) -> (Result<Vec<u8>, RequestError>, Option<&'static str>) {
     let (response, error) = match fetched {
-        Ok(response) => match bridge.output.reply(&response) {
+        Ok(response) => match bridge.output.reply(&response, input) {
             Ok(body) => return (Ok(body), None),
             Err(error) => (Some(response), RequestError::from(error)),
         },
@@ -228,10 +231,12 @@ fn map(
         OnError::Status => (Err(error), kind),
         OnError::Output => {
             let status: StatusCode = error.status();
-            let body =
-                bridge
-                    .output
-                    .reply_to_failure(response.as_ref(), status, &error.to_string());
+            let body = bridge.output.reply_to_failure(
+                response.as_ref(),
+                status,
+                &error.to_string(),
+                input,
+            );
             (Ok(body), kind)
         }
     }

@@ -171,8 +171,14 @@ impl Outputs {
                 other => other.transpose()?,
             },
         };
-        if let Some(d) = default {
-            field.push(Entry::new("default", Node::Scalar(d)));
+        match default {
+            // A null default would reach a typed reply; leaving the field out is the nearest.
+            Some(Value::Null) => field[0].comments.push(
+                "the export's default was null: the field is left out of the reply instead"
+                    .to_owned(),
+            ),
+            Some(d) => field.push(Entry::new("default", Node::Scalar(d))),
+            None => {}
         }
         Ok(self.finish(name, &prop, field))
     }

@@ -1,13 +1,17 @@
 //! Stage *map*: the upstream's answer turned into the flat, typed reply.
 //!
 //! Each output field takes its value from a JSONPath into the upstream body, the upstream
-//! status, an upstream header, the gateway's error message, or a constant; then its type is
-//! enforced with the few coercions the SPEC allows. Constants and defaults are checked and
+//! status, an upstream header, the gateway's error message, a constant, or a computed kind
+//! (`count`, `exists`, `template`, `join`); a list of records maps one object per element.
+//! Then its type is enforced with the few coercions the SPEC allows, and a null never
+//! reaches the reply. Constants and defaults are checked and
 //! coerced at load, and each field's JSON key is encoded once, so a reply is written straight
 //! into one buffer.
 
+mod compile;
 pub mod extract;
 mod reply;
+mod resolve;
 
 use http::{HeaderMap, HeaderName, StatusCode};
 use serde_json::{Number, Value};
@@ -16,8 +20,9 @@ use crate::file::{FieldMap, InputType, OutputFieldSpec, OutputType};
 use crate::json::json_type_name;
 use crate::jsonpath::CompiledPath;
 use crate::stages::fetch::UpstreamResponse;
-use crate::stages::validate::is_field_name;
+use crate::template::TextTemplate;
 use extract::Extractor;
+use resolve::{View, resolve_all};
 
 #[derive(Debug, Clone)]
 pub enum FieldSource {
@@ -26,6 +31,51 @@ pub enum FieldSource {
     Error,
     Header(HeaderName),
     Value(Value),
+    /// The number of matches (a path naming one array: its length).
+    Count(CompiledPath),
+    /// Whether the path matches a non-null value.
+    Exists(CompiledPath),
+    /// Every match as text, joined with the separator.
+    Join(CompiledPath, String),
+    /// Reply text from `input.*` and the fields above.
+    Template(TextTemplate),
+}
+
+impl FieldSource {
+    /// The JSONPath into the body this source reads, if any.
+    pub fn path(&self) -> Option<&CompiledPath> {
+        match self {
+            FieldSource::Path(p)
+            | FieldSource::Count(p)
+            | FieldSource::Exists(p)
+            | FieldSource::Join(p, _) => Some(p),
+            _ => None,
+        }
+    }
+}
+
+/// The elements of an `array` field.
+#[derive(Debug, Clone)]
+pub enum Items {
+    Scalar(InputType),
+    /// One object per element, with these fields read relative to it.
+    Records(Vec<OutputField>),
+}
+
+impl Items {
+    pub fn scalar(&self) -> Option<InputType> {
+        match self {
+            Items::Scalar(t) => Some(*t),
+            Items::Records(_) => None,
+        }
+    }
+
+    pub fn records(&self) -> Option<&[OutputField]> {
+        match self {
+            Items::Records(fields) => Some(fields),
+            Items::Scalar(_) => None,
+        }
+    }
 }
 
 #[derive(Debug, Clone)]
@@ -33,8 +83,10 @@ pub struct OutputField {
     pub name: String,
     key_json: Vec<u8>,
     pub source: FieldSource,
+    /// The declared type, or the one a computed kind gives.
     pub kind: Option<OutputType>,
-    pub items: Option<InputType>,
+    pub items: Option<Items>,
+    pub max_items: Option<usize>,
     pub default: Option<Value>,
     pub required: bool,
     pub description: Option<String>,
@@ -43,7 +95,8 @@ pub struct OutputField {
 #[derive(Debug, Clone, Default)]
 pub struct OutputMapping {
     pub fields: Vec<OutputField>,
-    /// Set when every path is singular: the body is then read for just their values.
+    /// Set when every path is singular and no field is a list of records: the body is then
+    /// read for just their values.
     extractor: Option<Extractor>,
     /// Some field reads the upstream body / an upstream header (decided at load).
     reads_body: bool,
@@ -100,6 +153,8 @@ pub struct Source<'a> {
     pub body: Body,
     /// The gateway's error message; empty on success.
     pub error: &'a str,
+    /// The validated input object, which templates read (`null` when there is none).
+    pub input: &'a Value,
 }
 
 /// The upstream body as the paths read it.
@@ -132,30 +187,29 @@ pub enum Mode {
 pub struct Output(Vec<Option<Value>>);
 
 impl OutputMapping {
-    pub fn compile(spec: &FieldMap<OutputFieldSpec>) -> Result<Self, Vec<String>> {
-        let mut errs = Vec::new();
-        let mut fields = Vec::with_capacity(spec.0.len());
-        for (name, field) in &spec.0 {
-            match compile_field(name, field) {
-                Ok(f) => fields.push(f),
-                Err(e) => errs.push(format!("output.{name}: {e}")),
-            }
-        }
-        if errs.is_empty() {
-            let extractor = fields
-                .iter()
-                .all(|f| !matches!(&f.source, FieldSource::Path(p) if !p.is_singular()))
-                .then(|| Extractor::new(fields.iter().map(OutputField::steps)));
-            let reads = |source: fn(&FieldSource) -> bool| fields.iter().any(|f| source(&f.source));
-            Ok(OutputMapping {
-                reads_body: reads(|s| matches!(s, FieldSource::Path(_))),
-                reads_headers: reads(|s| matches!(s, FieldSource::Header(_))),
-                fields,
-                extractor,
-            })
-        } else {
-            Err(errs)
-        }
+    /// Compiles the `output:` map; templates may read the inputs `declared` accepts.
+    pub fn compile(
+        spec: &FieldMap<OutputFieldSpec>,
+        declared: &dyn Fn(&str) -> bool,
+    ) -> Result<Self, Vec<String>> {
+        let fields = compile::compile_fields("output", spec, declared, false)?;
+        let singular = fields.iter().all(|f| {
+            f.items.as_ref().is_none_or(|i| i.records().is_none())
+                && f.source.path().is_none_or(CompiledPath::is_singular)
+        });
+        let extractor = singular.then(|| {
+            Extractor::new(
+                fields
+                    .iter()
+                    .map(|f| f.source.path().and_then(CompiledPath::steps)),
+            )
+        });
+        Ok(OutputMapping {
+            reads_body: any_field(&fields, &|s| s.path().is_some()),
+            reads_headers: any_field(&fields, &|s| matches!(s, FieldSource::Header(_))),
+            fields,
+            extractor,
+        })
     }
 
     /// Does any field read the upstream body? If none does, the body need not be JSON.
@@ -181,7 +235,8 @@ impl OutputMapping {
     }
 
     /// The stage, for an answer that came: the reply body of a 2xx, or why there is none.
-    pub fn reply(&self, response: &UpstreamResponse) -> Result<Vec<u8>, MapError> {
+    /// `input` is the validated input object, which templates read.
+    pub fn reply(&self, response: &UpstreamResponse, input: &Value) -> Result<Vec<u8>, MapError> {
         let status = response.status;
         if status.is_redirection() {
             return Err(MapError::Redirect(status));
@@ -199,6 +254,7 @@ impl OutputMapping {
             headers: &response.headers,
             body,
             error: "",
+            input,
         };
         let output = self.map(source, Mode::Strict)?;
         Ok(self.to_json(&output))
@@ -212,6 +268,7 @@ impl OutputMapping {
         response: Option<&UpstreamResponse>,
         status: StatusCode,
         message: &str,
+        input: &Value,
     ) -> Vec<u8> {
         let body = response
             .and_then(|r| self.read_body(&r.body))
@@ -222,6 +279,7 @@ impl OutputMapping {
             headers: response.map_or(&no_headers, |r| &r.headers),
             body,
             error: message,
+            input,
         };
         match self.map(source, Mode::Lenient) {
             Ok(output) => self.to_json(&output),
@@ -229,68 +287,36 @@ impl OutputMapping {
         }
     }
 
-    pub fn map(&self, mut answer: Source, mode: Mode) -> Result<Output, MappingError> {
-        let values = self
-            .fields
-            .iter()
-            .enumerate()
-            .map(
-                |(slot, field)| match (field.resolve(&mut answer, slot), mode) {
-                    (Ok(v), _) => Ok(v),
-                    (Err(_), Mode::Lenient) => Ok(field.default.clone()),
-                    (Err(message), Mode::Strict) => Err(MappingError {
-                        field: field.name.clone(),
-                        message,
-                    }),
-                },
-            )
-            .collect::<Result<_, _>>()?;
-        Ok(Output(values))
+    pub fn map(&self, answer: Source, mode: Mode) -> Result<Output, MappingError> {
+        let scope = resolve::Scope {
+            status: answer.status,
+            headers: answer.headers,
+            error: answer.error,
+            input: answer.input,
+        };
+        let mut body = answer.body;
+        let mut view = match &mut body {
+            Body::Document(doc) => View::Doc(doc),
+            Body::Picked(found) => View::Picked(found),
+        };
+        resolve_all(&self.fields, &scope, &mut view, mode)
+            .map(Output)
+            .map_err(|(slot, message)| MappingError {
+                field: self.fields[slot].name.clone(),
+                message,
+            })
     }
 }
 
-impl OutputField {
-    fn steps(&self) -> Option<&[crate::jsonpath::Step]> {
-        match &self.source {
-            FieldSource::Path(path) => path.steps(),
-            _ => None,
-        }
-    }
-
-    /// The field's value; `None` leaves it out of the reply. `slot` is the field's place in
-    /// its mapping, where a picked body holds its value.
-    fn resolve(&self, answer: &mut Source, slot: usize) -> Result<Option<Value>, String> {
-        let raw = match (&self.source, &mut answer.body) {
-            (FieldSource::Path(_), Body::Picked(found)) => {
-                found.get_mut(slot).and_then(Option::take)
-            }
-            (FieldSource::Path(path), Body::Document(doc)) if self.collects(path) => {
-                let all = path.select(doc);
-                (!all.is_empty()).then(|| Value::Array(all.into_iter().cloned().collect()))
-            }
-            (FieldSource::Path(path), Body::Document(doc)) => path.first(doc).cloned(),
-            (FieldSource::Status, _) => Some(Value::from(answer.status)),
-            (FieldSource::Error, _) => Some(Value::String(answer.error.to_owned())),
-            (FieldSource::Header(name), _) => answer
-                .headers
-                .get(name)
-                .map(|v| Value::String(String::from_utf8_lossy(v.as_bytes()).into_owned())),
-            (FieldSource::Value(v), _) => Some(v.clone()),
-        };
-        match raw {
-            None if self.default.is_none() && self.required => {
-                Err("required value is missing".to_owned())
-            }
-            None => Ok(self.default.clone()),
-            Some(Value::Null) => Ok(Some(Value::Null)),
-            Some(v) => coerce(v, self.kind, self.items).map(Some),
-        }
-    }
-
-    /// A many-valued path gathers all its matches unless a scalar type asks for the first.
-    fn collects(&self, path: &CompiledPath) -> bool {
-        !path.is_singular() && matches!(self.kind, None | Some(OutputType::Array))
-    }
+/// Does any field (or any record's field) have a source `test` accepts?
+fn any_field(fields: &[OutputField], test: &dyn Fn(&FieldSource) -> bool) -> bool {
+    fields.iter().any(|f| {
+        test(&f.source)
+            || f.items
+                .as_ref()
+                .and_then(Items::records)
+                .is_some_and(|inner| any_field(inner, test))
+    })
 }
 
 /// Enforces `kind` on `value`, with the coercions the SPEC allows.
@@ -324,8 +350,10 @@ pub fn coerce(
             .map(Value::Number)
             .ok_or_else(|| "expected a number, got a string that does not hold one".to_owned()),
         (OutputType::Boolean, Value::Bool(b)) => Ok(Value::Bool(b)),
+        // A null element never reaches a typed reply: it is left out.
         (OutputType::Array, Value::Array(list)) => list
             .into_iter()
+            .filter(|item| !item.is_null())
             .map(|item| match item {
                 Value::Array(_) => {
                     Err("arrays inside arrays are not allowed in a flat reply".to_owned())
@@ -375,58 +403,6 @@ fn output_type_name(kind: OutputType) -> &'static str {
     }
 }
 
-fn compile_field(name: &str, spec: &OutputFieldSpec) -> Result<OutputField, String> {
-    if !is_field_name(name) {
-        return Err(
-            "output names start with a letter or `_` and hold only letters, digits, `_` and `-`"
-                .to_owned(),
-        );
-    }
-    let source = match (&spec.path, &spec.from, &spec.value) {
-        (Some(path), None, None) => FieldSource::Path(CompiledPath::compile(path.as_str())?),
-        (None, Some(from), None) => parse_from(from.as_str())?,
-        (None, None, Some(value)) => {
-            FieldSource::Value(coerce(value.0.clone(), spec.kind, spec.items)?)
-        }
-        _ => return Err("give exactly one of `path`, `from` or `value`".to_owned()),
-    };
-    if spec.items.is_some() && spec.kind != Some(OutputType::Array) {
-        return Err("`items` applies only to `type: array`".to_owned());
-    }
-    let default = match spec.default.as_ref().map(|d| &d.0) {
-        None => None,
-        Some(Value::Null) => Some(Value::Null),
-        Some(d) => {
-            Some(coerce(d.clone(), spec.kind, spec.items).map_err(|e| format!("default: {e}"))?)
-        }
-    };
-    Ok(OutputField {
-        name: name.to_owned(),
-        key_json: serde_json::to_vec(name).map_err(|e| e.to_string())?,
-        source,
-        kind: spec.kind,
-        items: spec.items,
-        default,
-        required: spec.required,
-        description: spec.description.as_ref().map(|d| d.0.clone()),
-    })
-}
-
-fn parse_from(from: &str) -> Result<FieldSource, String> {
-    match from {
-        "status" => Ok(FieldSource::Status),
-        "error" => Ok(FieldSource::Error),
-        other => match other.strip_prefix("header:") {
-            Some(name) => HeaderName::from_bytes(name.trim().as_bytes())
-                .map(FieldSource::Header)
-                .map_err(|_| format!("`{name}` is not a valid header name")),
-            None => Err(format!(
-                "`from: {other}` is not one of `status`, `error` or `header:NAME`"
-            )),
-        },
-    }
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -454,7 +430,7 @@ mod tests {
 
     fn mapping(yaml: &str) -> OutputMapping {
         let spec: FieldMap<OutputFieldSpec> = serde_yaml::from_str(yaml).unwrap();
-        OutputMapping::compile(&spec).unwrap()
+        OutputMapping::compile(&spec, &|_| true).unwrap()
     }
 
     fn mapped(mapping: &OutputMapping, body: &[u8]) -> Value {
@@ -464,6 +440,7 @@ mod tests {
             headers: &headers,
             body: mapping.read_body(body).unwrap(),
             error: "",
+            input: &Value::Null,
         };
         let output = mapping.map(answer, Mode::Strict).unwrap();
         serde_json::from_slice(&mapping.to_json(&output)).unwrap()

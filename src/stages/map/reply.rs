@@ -3,7 +3,7 @@
 
 use serde_json::Value;
 
-use super::{Output, OutputMapping};
+use super::{Items, Output, OutputField, OutputMapping};
 
 impl OutputMapping {
     /// The reply body: `{"name": value, …}` in the file's order, fields without a value left out.
@@ -21,11 +21,44 @@ impl OutputMapping {
             }
             out.extend_from_slice(&field.key_json);
             out.push(b':');
-            write_value(&mut out, value);
+            write_field(&mut out, field, value);
         }
         out.push(b'}');
         out
     }
+}
+
+/// A field's value; records are written with their fields in the file's order.
+fn write_field(out: &mut Vec<u8>, field: &OutputField, value: &Value) {
+    match (field.items.as_ref().and_then(Items::records), value) {
+        (Some(fields), Value::Array(records)) => {
+            out.push(b'[');
+            for (i, record) in records.iter().enumerate() {
+                if i > 0 {
+                    out.push(b',');
+                }
+                write_record(out, fields, record);
+            }
+            out.push(b']');
+        }
+        _ => write_value(out, value),
+    }
+}
+
+fn write_record(out: &mut Vec<u8>, fields: &[OutputField], record: &Value) {
+    out.push(b'{');
+    let present = fields
+        .iter()
+        .filter_map(|f| Some((f, record.get(&f.name)?)));
+    for (i, (field, value)) in present.enumerate() {
+        if i > 0 {
+            out.push(b',');
+        }
+        out.extend_from_slice(&field.key_json);
+        out.push(b':');
+        write_value(out, value);
+    }
+    out.push(b'}');
 }
 
 /// `value` as JSON, strings escaped as serde_json escapes them. serde_json looks each byte of

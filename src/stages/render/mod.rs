@@ -6,7 +6,10 @@
 //! JSON, never spliced as text.
 
 mod body;
+mod quoted;
 mod target;
+
+pub use quoted::quoted_input_warnings;
 
 use body::{Body, BodyTemplate, FormTemplate};
 use target::{UrlParts, compile_query, is_plain_text, keeps_as_is};
