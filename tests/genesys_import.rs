@@ -410,6 +410,22 @@ fn a_directory_is_every_export_in_it_and_the_route_prefix_is_chosen() {
     )
     .unwrap();
     assert_eq!(tag["route"]["path"], "/genesys/put-conversation-tag");
+    // The files pass `check` once the connection's variables are set.
+    let check = Command::new(env!("CARGO_BIN_EXE_bridgeway"))
+        .args(["check", "--bridges"])
+        .arg(out.path())
+        .env_remove("BRIDGEWAY_BRIDGES")
+        .envs([
+            ("GENESYS_CLOUD_API_BASE_URL", "https://api.mypurecloud.ie"),
+            ("GENESYS_CLOUD_LOGIN_BASE_URL", "https://login.mypurecloud.ie"),
+            ("GENESYS_CLOUD_CLIENT_ID", "id"),
+            ("GENESYS_CLOUD_CLIENT_SECRET", "secret"),
+        ])
+        .output()
+        .unwrap();
+    let checked = String::from_utf8_lossy(&check.stdout);
+    assert_eq!(check.status.code(), Some(0), "{checked}");
+    assert!(checked.contains("3 bridge(s) ready"), "{checked}");
     // A second run does not overwrite what may have been edited since.
     let again = run_import(&[dir.to_str().unwrap()], out.path());
     assert_eq!(again.status.code(), Some(1));

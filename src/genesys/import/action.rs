@@ -225,12 +225,7 @@ impl<'a> Translation<'a> {
                 ("description", "description"),
             ] {
                 if let Some(v) = prop.get(from) {
-                    let v = if to == "pattern" || to == "description" {
-                        Value::String(v.as_str().unwrap_or_default().replace("${", "$${"))
-                    } else {
-                        v.clone()
-                    };
-                    field.push(Entry::new(to, Node::Scalar(v)));
+                    field.push(Entry::new(to, Node::Scalar(yaml::literal(v))));
                 }
             }
             if prop.get("default").is_some() {

@@ -261,6 +261,23 @@ mod tests {
     }
 
     #[test]
+    fn literal_dollar_braces_stay_literal() {
+        let mut src = action("lit", serde_json::json!({}));
+        let mut v: Value = serde_json::from_str(&src.text).unwrap();
+        v["contract"]["input"]["inputSchema"]["properties"]["a"]["enum"] =
+            serde_json::json!(["${x}"]);
+        v["config"]["response"]["translationMap"] = serde_json::json!({"id": "$.id"});
+        v["config"]["response"]["translationMapDefaults"] =
+            serde_json::json!({"id": "\"${none}\""});
+        v["config"]["response"]["successTemplate"] = serde_json::json!("{\"id\": ${id}}");
+        src.text = v.to_string();
+        let r = run(&[src]);
+        let bridge: Value = serde_yaml::from_str(&r.written[0].text).unwrap();
+        assert_eq!(bridge["input"]["a"]["enum"], serde_json::json!(["$${x}"]));
+        assert_eq!(bridge["output"]["id"]["default"], "$${none}");
+    }
+
+    #[test]
     fn a_host_chosen_by_input_is_a_todo() {
         let r = run(&[action(
             "h",

@@ -4,7 +4,7 @@ use serde_json::{Map, Value};
 
 use super::request::{Seg, mark, segments, source};
 use super::velocity::{self, Piece};
-use super::yaml::{Entry, Node, in_source_order};
+use super::yaml::{Entry, Node, in_source_order, literal};
 use super::{Action, Todos};
 
 /// The `output:` entries, and comments that belong to no single field.
@@ -111,7 +111,7 @@ impl Outputs {
                 ));
             }
             constant => {
-                let mut field = vec![Entry::new("value", Node::Scalar(constant.clone()))];
+                let mut field = vec![Entry::new("value", Node::Scalar(literal(constant)))];
                 typed(&prop, &mut field).ok();
                 return Ok(Entry::new(name, Node::Map(field)));
             }
@@ -120,7 +120,10 @@ impl Outputs {
         let piece = match segs.as_slice() {
             [Seg::Bare(i)] => &pieces[*i],
             [] | [Seg::Text(_)] => {
-                let mut field = vec![Entry::new("value", Node::str(text.clone()))];
+                let mut field = vec![Entry::new(
+                    "value",
+                    Node::Scalar(literal(&Value::String(text.clone()))),
+                )];
                 typed(&prop, &mut field).ok();
                 return Ok(Entry::new(name, Node::Map(field)));
             }
@@ -177,7 +180,7 @@ impl Outputs {
                 "the export's default was null: the field is left out of the reply instead"
                     .to_owned(),
             ),
-            Some(d) => field.push(Entry::new("default", Node::Scalar(d))),
+            Some(d) => field.push(Entry::new("default", Node::Scalar(literal(&d)))),
             None => {}
         }
         Ok(self.finish(name, &prop, field))

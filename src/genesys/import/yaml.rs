@@ -56,6 +56,19 @@ impl Node {
     }
 }
 
+/// A value written as it is: `${` in its strings doubled, so that loading it does not read
+/// an environment variable there.
+pub fn literal(value: &Value) -> Value {
+    match value {
+        Value::String(s) => Value::String(s.replace("${", "$${")),
+        Value::Array(items) => Value::Array(items.iter().map(literal).collect()),
+        Value::Object(map) => {
+            Value::Object(map.iter().map(|(k, v)| (k.clone(), literal(v))).collect())
+        }
+        other => other.clone(),
+    }
+}
+
 /// serde_json's map is sorted by key; an export reads best in its author's order, which the
 /// text it came from still has (a key found nowhere goes last).
 pub fn in_source_order<'a>(
