@@ -12,6 +12,7 @@ use http::Method;
 
 use crate::connection::{self, Connection};
 use crate::file::env::{EnvSource, FileRead, Secrets};
+use crate::file::locate::KeyMap;
 use crate::file::{self, BridgeFile, ConnectionFile, Kind, Location, OnError, UpstreamSpec};
 use crate::metrics::BridgeMeters;
 use crate::stages::auth::InboundAuth;
@@ -69,6 +70,24 @@ impl Problem {
             message: message.into(),
         }
     }
+
+    /// Problems found after parsing, each placed at the key its message begins with
+    /// (`output.name.path: …`) in `text`, the file's contents.
+    pub fn located(
+        file: &Path,
+        text: &str,
+        messages: impl IntoIterator<Item = String>,
+    ) -> Vec<Problem> {
+        let keys = KeyMap::of(text);
+        messages
+            .into_iter()
+            .map(|message| Problem {
+                file: file.to_owned(),
+                location: keys.locate(&message),
+                message,
+            })
+            .collect()
+    }
 }
 
 /// Looks a connection up by name while a bridge compiles (the loader records what was asked).
@@ -93,7 +112,7 @@ pub fn compile_file(
     connections: Connections,
 ) -> (Result<Bridge, Vec<Problem>>, Vec<FileRead>) {
     let (parsed, reads) = file::parse_in::<BridgeFile>(text, env, file.parent());
-    let compiled = compile_parsed(file, parsed, connections);
+    let compiled = compile_parsed(file, text, parsed, connections);
     if let Ok(bridge) = &compiled {
         for warning in &bridge.warnings {
             tracing::warn!(file = %file.display(), %warning, "bridge warning");
@@ -109,7 +128,7 @@ pub fn compile_connection_file(
     env: &Arc<dyn EnvSource>,
 ) -> (Result<Connection, Vec<Problem>>, Vec<FileRead>) {
     let (parsed, reads) = file::parse_in::<ConnectionFile>(text, env, file.parent());
-    let compiled = with_expansions(file, parsed, |parsed, secrets, _| {
+    let compiled = with_expansions(file, text, parsed, |parsed, secrets, _| {
         connection::compile(parsed, stem(file), file.parent(), secrets)
     });
     (compiled, reads)
@@ -128,10 +147,11 @@ fn stem(file: &Path) -> &str {
 
 fn compile_parsed(
     file: &Path,
+    text: &str,
     parsed: file::Parsed,
     connections: Connections,
 ) -> Result<Bridge, Vec<Problem>> {
-    with_expansions(file, parsed, |parsed, secrets, all| {
+    with_expansions(file, text, parsed, |parsed, secrets, all| {
         let mut bridge = compile(parsed, stem(file), secrets, file.parent(), connections)?;
         bridge.warnings = bridge.warnings.iter().map(|w| all.mask(w)).collect();
         Ok(bridge)
@@ -139,19 +159,22 @@ fn compile_parsed(
 }
 
 /// Runs `compile` on a parsed file with the secrets it took from the environment (and every
-/// value it took, to mask what it says), and locates
-/// its problems in `file`, masking every value from the environment.
+/// value it took, to mask what it says); its problems are placed at their keys in `text`.
 fn with_expansions<T, R>(
     file: &Path,
+    text: &str,
     parsed: file::Parsed<T>,
     compile: impl FnOnce(T, Secrets, &Secrets) -> Result<R, Vec<String>>,
 ) -> Result<R, Vec<Problem>> {
-    let (parsed, expansions) = parsed.map_err(|e| {
-        vec![Problem {
-            file: file.to_owned(),
-            location: e.location,
-            message: e.message,
-        }]
+    let (parsed, expansions) = parsed.map_err(|errors| {
+        errors
+            .into_iter()
+            .map(|e| Problem {
+                file: file.to_owned(),
+                location: e.location,
+                message: e.message,
+            })
+            .collect::<Vec<_>>()
     })?;
     let mut secrets = Secrets::default();
     for e in expansions.iter().filter(|e| e.is_secret()) {
@@ -161,10 +184,8 @@ fn with_expansions<T, R>(
     let mut all = Secrets::default();
     expansions.iter().for_each(|e| all.add(&e.value));
     compile(parsed, secrets, &all).map_err(|messages| {
-        messages
-            .into_iter()
-            .map(|m| Problem::new(file, all.mask(&m)))
-            .collect()
+        let masked = messages.into_iter().map(|m| all.mask(&m));
+        Problem::located(file, text, masked)
     })
 }
 
@@ -183,14 +204,12 @@ pub fn compile(
     }
     let name = file.name.as_ref().map_or(stem, |n| n.as_str()).to_owned();
     if !is_bridge_name(&name) {
-        let whence = if file.name.is_some() {
-            ""
-        } else {
-            " (taken from the file name; set `name:`)"
-        };
-        errs.push(format!(
-            "name `{name}`{whence} must match [a-z0-9][a-z0-9-]*"
-        ));
+        errs.push(match file.name {
+            Some(_) => format!("name: `{name}` must match [a-z0-9][a-z0-9-]*"),
+            None => format!(
+                "name `{name}` (taken from the file name; set `name:`) must match [a-z0-9][a-z0-9-]*"
+            ),
+        });
     }
     let method = parse_method(file.route.method.as_ref(), "POST")
         .map_err(|e| errs.push(format!("route.method: {e}")))
@@ -371,10 +390,12 @@ mod tests {
         .unwrap_err();
         let text: Vec<String> = problems.iter().map(ToString::to_string).collect();
         assert_eq!(problems.len(), 5, "{text:#?}");
-        assert!(
-            text.iter().all(|t| t.starts_with("bridges/t.yaml: ")),
-            "{text:#?}"
-        );
+        let at: Vec<_> = problems
+            .iter()
+            .map(|p| p.location.map(|l| (l.line, l.column)))
+            .collect();
+        let want = [(1, 7), (2, 15), (3, 28), (4, 17), (5, 29)];
+        assert_eq!(at, want.map(Some), "{text:#?}");
     }
 
     #[test]

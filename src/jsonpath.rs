@@ -36,12 +36,23 @@ impl CompiledPath {
     /// (`['a'][0]`, `a.b`), with `.[` for `[`, and with a trailing `.length()`.
     pub fn compile(source: &str) -> Result<Self, String> {
         let (standard, length) = standard_form(source)?;
-        let query = parse_json_path(&standard).map_err(|e| {
-            format!(
+        let query = parse_json_path(&standard).map_err(|e| match bracketed_indexes(&standard) {
+            Some(fixed) => format!(
+                "JSONPath `{source}` does not parse: an array index goes in brackets: write `{fixed}`"
+            ),
+            None => format!(
                 "JSONPath `{source}` does not parse: {}",
                 one_line(&e.to_string())
-            )
+            ),
         })?;
+        if let Some(parent) = reads_length(&standard) {
+            return Err(format!(
+                "JSONPath `{source}` ends in `.length`, which JSONPath reads as a property \
+                 named length, not as a count (an array has no such property, so the value \
+                 would silently be missing): to count the items write `count: {parent}`; for a \
+                 property really named length write `{parent}['length']`"
+            ));
+        }
         let kind = match singular_steps(&query) {
             Some(steps) => Kind::Singular(steps),
             None => Kind::Query(Box::new(query)),
@@ -140,6 +151,24 @@ fn dot_brackets(path: &str) -> String {
     out
 }
 
+/// `$.results.0.name` as `$.results[0].name`, when the path holds a dot before an index.
+fn bracketed_indexes(source: &str) -> Option<String> {
+    static DOT_INDEX: std::sync::LazyLock<regex::Regex> =
+        std::sync::LazyLock::new(|| regex::Regex::new(r"\.(-?[0-9]+)([.\[]|$)").unwrap());
+    let mut fixed = source.to_owned();
+    // Adjacent indexes (`.0.1`) share a dot, so one pass leaves every other one.
+    while let std::borrow::Cow::Owned(next) = DOT_INDEX.replace_all(&fixed, "[$1]$2") {
+        fixed = next;
+    }
+    (fixed != source && parse_json_path(&fixed).is_ok()).then_some(fixed)
+}
+
+/// The path before a last `.length` step: JavaScript's way to count, which JSONPath reads as a
+/// property no array has.
+fn reads_length(source: &str) -> Option<&str> {
+    source.trim_end().strip_suffix(".length")
+}
+
 /// The parser draws a multi-line caret diagram; keep its position and its last word.
 fn one_line(message: &str) -> String {
     let column = message
@@ -197,6 +226,21 @@ pub(crate) fn walk<'a>(steps: &[Step], doc: &'a Value) -> Option<&'a Value> {
 mod tests {
     use super::*;
     use serde_json::json;
+
+    #[test]
+    fn mistakes_from_javascript_say_what_to_write() {
+        let err = CompiledPath::compile("$.results.0.name").unwrap_err();
+        assert!(err.ends_with("write `$.results[0].name`"), "{err}");
+        let err = CompiledPath::compile("$.a.0.1").unwrap_err();
+        assert!(err.ends_with("write `$.a[0][1]`"), "{err}");
+        let err = CompiledPath::compile("$.results[0].open_cases.length").unwrap_err();
+        assert!(err.contains("`count: $.results[0].open_cases`"), "{err}");
+        let path = CompiledPath::compile("$.results[0]['length']").unwrap();
+        assert_eq!(
+            path.first(&json!({"results": [{"length": 3}]})),
+            Some(&json!(3))
+        );
+    }
 
     /// What jsonpath-rust itself selects.
     fn library<'a>(path: &str, doc: &'a Value) -> Vec<&'a Value> {

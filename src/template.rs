@@ -168,11 +168,17 @@ impl TextTemplate {
             return Ok(TextTemplate::Literal(source.to_owned()));
         }
         let template = Template::compile(source).map_err(|e| {
+            if let Some(why) = unbalanced(source) {
+                return format!("template does not parse: {why}");
+            }
             let at = e
                 .pos()
                 .map(|(l, c)| format!(" at {l}:{c}"))
                 .unwrap_or_default();
-            format!("template does not parse{at}: {}", e.reason())
+            // The parser's reason lists every grammar rule it expected; that helps no author.
+            let reason = e.reason().to_string();
+            let reason = reason.split(": expected ").next().unwrap_or_default();
+            format!("template does not parse{at}: {reason}")
         })?;
         let mut refs = Refs {
             declared,
@@ -217,6 +223,38 @@ impl TextTemplate {
                 .map_err(|e| format!("template failed to render: {}", e.reason())),
         }
     }
+}
+
+/// What is left open in a template that does not parse, said the way an author fixes it: an
+/// `{{` without its `}}`, a `{{#if}}` without its `{{/if}}`, a close without its open.
+fn unbalanced(source: &str) -> Option<String> {
+    let mut open: Vec<&str> = Vec::new();
+    let mut rest = source;
+    while let Some(start) = rest.find("{{") {
+        let after = &rest[start + 2..];
+        let Some(end) = after.find("}}") else {
+            let shown: String = rest[start..].chars().take(30).collect();
+            return Some(format!("`{shown}` has no closing `}}}}`"));
+        };
+        let tag = after[..end].trim_start_matches('~').trim();
+        let name = |t: &'static str| tag.strip_prefix(t).map(|n| n.split_whitespace().next());
+        if let Some(Some(helper)) = name("#") {
+            open.push(helper);
+        } else if let Some(Some(helper)) = name("/") {
+            match open.pop() {
+                Some(o) if o == helper => {}
+                Some(o) => {
+                    return Some(format!(
+                        "`{{{{/{helper}}}}}` closes `{{{{#{o}}}}}`: end it with `{{{{/{o}}}}}` first"
+                    ));
+                }
+                None => return Some(format!("`{{{{/{helper}}}}}` closes no open block")),
+            }
+        }
+        rest = &after[end + 2..];
+    }
+    open.pop()
+        .map(|o| format!("`{{{{#{o}}}}}` is not closed: end the block with `{{{{/{o}}}}}`"))
 }
 
 /// How a JSON value reads as text, the way Handlebars prints it.
@@ -391,6 +429,27 @@ mod tests {
 
     fn ctx(input: Value) -> Context {
         Context::from(json!({ "input": input }))
+    }
+
+    #[test]
+    fn a_template_that_does_not_parse_says_what_to_write() {
+        for (source, want) in [
+            (
+                "{{#if input.id}}x",
+                "`{{#if}}` is not closed: end the block with `{{/if}}`",
+            ),
+            ("a {{input.id", "`{{input.id` has no closing `}}`"),
+            ("{{/if}}", "`{{/if}}` closes no open block"),
+            (
+                "{{#if input.id}}{{#unless input.flag}}{{/if}}",
+                "`{{/if}}` closes `{{#unless}}`: end it with `{{/unless}}` first",
+            ),
+        ] {
+            let err = compile(source).unwrap_err();
+            assert_eq!(err, format!("template does not parse: {want}"), "{source}");
+        }
+        let err = compile("{{input.id input.}}").unwrap_err();
+        assert!(!err.contains("expected"), "{err}");
     }
 
     #[test]

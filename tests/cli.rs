@@ -51,14 +51,16 @@ fn check_prints_every_problem_with_its_file_and_place() {
 
     assert_eq!(out.status.code(), Some(1), "{text}");
     for expected in [
-        "ok    a-good.yaml: a-good POST /good".to_owned(),
+        format!("ok    {d}/a-good.yaml: a-good POST /good"),
         format!("error {d}/b-typo.yaml:4:3: upstream: unknown field `timout`"),
         format!(
-            "error {d}/c-jsonpath.yaml: output.t.path: JSONPath `$.items[` does not parse: at column 9"
+            "error {d}/c-jsonpath.yaml:3:29: output.t.path: JSONPath `$.items[` does not parse: at column 9"
         ),
-        format!("error {d}/d-template.yaml: upstream.url: template does not parse"),
         format!(
-            "error {d}/e-env.yaml:3:3: upstream: environment variable BRIDGEWAY_TEST_UNSET_VAR is not set"
+            "error {d}/d-template.yaml:2:17: upstream.url: template does not parse: `{{{{input.id` has no closing `}}}}`"
+        ),
+        format!(
+            "error {d}/e-env.yaml:3:8: upstream.url: environment variable BRIDGEWAY_TEST_UNSET_VAR is not set"
         ),
         format!("error {d}/f-duplicate.yaml: conflicts with a-good.yaml: both claim POST /good"),
         "6 file(s), 1 bridge(s) ready, 5 problem(s) in 5 file(s)".to_owned(),

@@ -7,6 +7,7 @@ mod support;
 
 mod admin_port;
 mod auth;
+mod authoring;
 mod cli;
 mod connections;
 mod drain;

@@ -125,7 +125,7 @@ impl PlatformArgs {
 /// The bridges to work on: the named ones (each must load) or every one that loads.
 fn select(dir: &BridgesDir, names: &[String]) -> anyhow::Result<(Vec<Arc<Bridge>>, bool)> {
     let snapshot = dir
-        .loader()
+        .loader()?
         .load(&Snapshot::empty())
         .with_context(|| format!("cannot read the bridge directory {}", dir.dir.display()))?;
     let mut failed = false;

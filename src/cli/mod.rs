@@ -1,18 +1,30 @@
 //! Command-line parsing and the subcommands. Flags may also come from `BRIDGEWAY_*` variables.
 
+/// `println!` for output meant for a pipe: when the reader has gone (`try … | head`), the
+/// command ends quietly (exit 141, as a shell reports SIGPIPE) instead of panicking.
+macro_rules! say {
+    ($($arg:tt)*) => {{
+        use std::io::Write as _;
+        if writeln!(std::io::stdout(), $($arg)*).is_err() {
+            std::process::exit(141);
+        }
+    }};
+}
+
 mod check;
 mod genesys;
 mod import;
 mod serve;
 mod try_run;
 
+use std::collections::HashMap;
 use std::net::SocketAddr;
 use std::path::PathBuf;
 use std::process::ExitCode;
 use std::sync::Arc;
 
 use bridgeway::Loader;
-use bridgeway::file::env::{EnvSource, ProcessEnv};
+use bridgeway::file::env::{EnvSource, Layered, ProcessEnv, read_env_file};
 use clap::{Args, Parser, Subcommand};
 
 #[derive(Debug, Parser)]
@@ -30,8 +42,9 @@ pub struct Cli {
 enum Command {
     /// Serve every bridge in the directory.
     Serve(ServeArgs),
-    /// Load every bridge file, print every problem, exit 1 if there is any.
-    Check(BridgesDir),
+    /// Load bridge files (the given files and directories, else --bridges), print every
+    /// problem, exit 1 if there is any.
+    Check(check::CheckArgs),
     /// Run one request through a bridge and print each pipeline step.
     Try(TryArgs),
     /// Write the bridges out for another system.
@@ -50,12 +63,37 @@ pub struct BridgesDir {
     /// The bridge directory.
     #[arg(long = "bridges", env = "BRIDGEWAY_BRIDGES", default_value = "bridges")]
     dir: PathBuf,
+    #[command(flatten)]
+    env: EnvFiles,
 }
 
 impl BridgesDir {
-    fn loader(&self) -> Loader {
-        let env: Arc<dyn EnvSource> = Arc::new(ProcessEnv);
-        Loader::new(&self.dir, env)
+    fn loader(&self) -> anyhow::Result<Loader> {
+        Ok(Loader::new(&self.dir, self.env.source()?))
+    }
+}
+
+/// `--env-file`, for every command that reads bridge files.
+#[derive(Debug, Clone, Default, Args)]
+pub struct EnvFiles {
+    /// Read `NAME=value` lines from FILE for `${VAR}` in bridge files, over the process
+    /// environment (a value in the file wins). Repeatable; a later file wins. Read once, at start.
+    #[arg(long = "env-file", value_name = "FILE", env = "BRIDGEWAY_ENV_FILE")]
+    files: Vec<PathBuf>,
+}
+
+impl EnvFiles {
+    /// Where `${VAR}` takes its values: the env files over the process environment.
+    pub fn source(&self) -> anyhow::Result<Arc<dyn EnvSource>> {
+        let process: Arc<dyn EnvSource> = Arc::new(ProcessEnv);
+        if self.files.is_empty() {
+            return Ok(process);
+        }
+        let mut vars = HashMap::new();
+        for file in &self.files {
+            vars.extend(read_env_file(file)?);
+        }
+        Ok(Arc::new(Layered::new(vars, process)))
     }
 }
 
@@ -147,6 +185,9 @@ struct TryArgs {
     /// credentials are checked as `serve` checks them; without, they are not asked for.
     #[arg(long = "header", short = 'H')]
     header: Vec<String>,
+    /// Also print the upstream's answer body (secret values masked).
+    #[arg(long)]
+    show_body: bool,
     #[command(flatten)]
     bridges: BridgesDir,
 }
@@ -163,7 +204,7 @@ fn exit_code(failed: bool) -> ExitCode {
 pub fn run(cli: Cli) -> anyhow::Result<ExitCode> {
     match cli.command {
         Command::Serve(args) => serve::run(args),
-        Command::Check(dir) => check::run(&dir),
+        Command::Check(args) => check::run(&args),
         Command::Try(args) => try_run::run(args),
         Command::Export(genesys::ExportTarget::Genesys(args)) => genesys::export(args),
         Command::Import(source) => import::run(source),

@@ -47,7 +47,7 @@ async fn serve(args: ServeArgs) -> anyhow::Result<()> {
         _ => None,
     };
     let encrypted = tls.is_some();
-    let gateway = Gateway::with_tls(args.bridges.loader(), settings, tls);
+    let gateway = Gateway::with_tls(args.bridges.loader()?, settings, tls);
     let workers = args
         .workers
         .map(usize::from)

@@ -19,7 +19,7 @@ use super::TryArgs;
 pub fn run(args: TryArgs) -> anyhow::Result<ExitCode> {
     let snapshot = args
         .bridges
-        .loader()
+        .loader()?
         .load(&Snapshot::empty())
         .with_context(|| {
             format!(
@@ -45,7 +45,11 @@ pub fn run(args: TryArgs) -> anyhow::Result<ExitCode> {
         true => Credentials::Trust,
         false => Credentials::Check,
     };
-    Ok(runtime.block_on(run_steps(bridge, request, credentials)))
+    let steps = Steps {
+        show_body: args.show_body,
+        ..Steps::default()
+    };
+    Ok(runtime.block_on(run_steps(bridge, request, credentials, steps)))
 }
 
 /// The request `serve` would receive on the bridge's route: the JSON input, with the given
@@ -68,10 +72,13 @@ async fn run_steps(
     bridge: &Bridge,
     request: http::Request<Full<Bytes>>,
     credentials: Credentials,
+    mut steps: Steps,
 ) -> ExitCode {
-    println!(
+    say!(
         "bridge   {} ({} {})",
-        bridge.name, bridge.method, bridge.path
+        bridge.name,
+        bridge.method,
+        bridge.path
     );
     let settings = Settings::default();
     let client = Client::new(settings.max_upstream_body);
@@ -80,12 +87,11 @@ async fn run_steps(
         limits: settings.limits(),
         credentials,
     };
-    let mut steps = Steps::default();
     match pipeline::run(&cx, bridge, request, "try", &mut steps).await {
         Ok(reply) => {
             let body = String::from_utf8_lossy(&reply.body);
-            println!("map      {}", bridge.secrets.mask(&body));
-            println!("answer   200");
+            say!("map      {}", bridge.secrets.mask(&body));
+            say!("answer   200");
             ExitCode::SUCCESS
         }
         Err(failure) => {
@@ -100,16 +106,18 @@ async fn run_steps(
 struct Steps {
     validated: bool,
     fetched: bool,
+    /// `--show-body`: print the upstream's answer body too.
+    show_body: bool,
 }
 
 impl Observer for Steps {
     fn validated(&mut self, _: &Bridge, input: &ValidInput) {
         self.validated = true;
-        println!("validate {}", input.fields());
+        say!("validate {}", input.fields());
     }
 
     fn rendered(&mut self, bridge: &Bridge, request: &UpstreamRequest) {
-        println!("render   {}", indent(&request.describe(&bridge.secrets)));
+        say!("render   {}", indent(&request.describe(&bridge.secrets)));
     }
 
     fn token(&mut self, _: &Bridge, step: Result<&TokenStep, &TokenError>) {
@@ -128,16 +136,22 @@ impl Observer for Steps {
         }
     }
 
-    fn fetched(&mut self, _: &Bridge, fetched: &Result<UpstreamResponse, FetchError>) {
+    fn fetched(&mut self, bridge: &Bridge, fetched: &Result<UpstreamResponse, FetchError>) {
         self.fetched = true;
         match fetched {
-            Ok(r) => println!(
-                "fetch    {} in {:.1} ms, {} bytes",
-                r.status,
-                r.elapsed.as_secs_f64() * 1000.0,
-                r.body.len()
-            ),
-            Err(e) => println!("fetch    failed: {e}"),
+            Ok(r) => {
+                say!(
+                    "fetch    {} in {:.1} ms, {} bytes",
+                    r.status,
+                    r.elapsed.as_secs_f64() * 1000.0,
+                    r.body.len()
+                );
+                if self.show_body {
+                    let body = String::from_utf8_lossy(&r.body);
+                    say!("body     {}", indent(&bridge.secrets.mask(&body)));
+                }
+            }
+            Err(e) => say!("fetch    failed: {e}"),
         }
     }
 }
@@ -148,8 +162,8 @@ impl Steps {
         if self.fetched {
             let body = error.to_json(Some(&bridge.name), "try");
             let body = String::from_utf8_lossy(&body);
-            println!("map      {}", bridge.secrets.mask(&body));
-            println!("answer   {}", error.status().as_u16());
+            say!("map      {}", bridge.secrets.mask(&body));
+            say!("answer   {}", error.status().as_u16());
             return;
         }
         let step = match error {
@@ -162,7 +176,7 @@ impl Steps {
             RequestError::Input(InputError(problems)) => list(problems),
             other => other.to_string(),
         };
-        println!("{step:<8} failed: {message}");
+        say!("{step:<8} failed: {message}");
     }
 }
 

@@ -32,6 +32,70 @@ impl EnvSource for HashMap<String, String> {
     }
 }
 
+/// Variables read from env files (`--env-file`), over another source: a value in a file wins,
+/// as a flag given on the command line wins over the environment.
+pub struct Layered {
+    over: HashMap<String, String>,
+    under: Arc<dyn EnvSource>,
+}
+
+impl Layered {
+    pub fn new(over: HashMap<String, String>, under: Arc<dyn EnvSource>) -> Self {
+        Layered { over, under }
+    }
+}
+
+impl EnvSource for Layered {
+    fn get(&self, name: &str) -> Option<String> {
+        self.over
+            .get(name)
+            .cloned()
+            .or_else(|| self.under.get(name))
+    }
+}
+
+/// An env file that cannot be used. Never shows a line's text: it may hold a secret.
+#[derive(Debug, thiserror::Error)]
+pub enum EnvFileError {
+    #[error("cannot read env file {path}: {source}")]
+    Read {
+        path: PathBuf,
+        source: std::io::Error,
+    },
+    #[error("env file {path}, line {line}: write NAME=value (quote a value with spaces or `#`)")]
+    Line { path: PathBuf, line: usize },
+}
+
+/// Reads `NAME=value` lines (dotenv syntax: `#` comments, quotes, `export NAME=value`) without
+/// touching the process environment; later lines win.
+pub fn read_env_file(path: &Path) -> Result<HashMap<String, String>, EnvFileError> {
+    let read_error = |source| EnvFileError::Read {
+        path: path.to_owned(),
+        source,
+    };
+    let text = std::fs::read_to_string(path).map_err(read_error)?;
+    let mut vars = HashMap::new();
+    for item in dotenvy::from_read_iter(text.as_bytes()) {
+        match item {
+            Ok((name, value)) => {
+                vars.insert(name, value);
+            }
+            Err(dotenvy::Error::LineParse(bad, _)) => {
+                // dotenvy hands back the line's text; say which line it is instead.
+                let first = bad.lines().next().unwrap_or_default();
+                let line = text.lines().position(|l| l == first).map_or(0, |i| i + 1);
+                return Err(EnvFileError::Line {
+                    path: path.to_owned(),
+                    line,
+                });
+            }
+            Err(dotenvy::Error::Io(e)) => return Err(read_error(e)),
+            Err(other) => return Err(read_error(std::io::Error::other(other.to_string()))),
+        }
+    }
+    Ok(vars)
+}
+
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 pub enum ExpandError {
     #[error("environment variable {0} is not set and has no default")]
@@ -399,5 +463,42 @@ mod tests {
         s.add("abcdefgh");
         s.add("ab");
         assert_eq!(s.mask("x abcdefgh y abcd ab"), "x *** y *** ab");
+    }
+}
+
+#[cfg(test)]
+mod env_file_tests {
+    use super::*;
+
+    #[test]
+    fn an_env_file_is_read_without_touching_the_environment_and_wins_over_it() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("ci.env");
+        std::fs::write(
+            &path,
+            "# CI stand-ins\nAPI_TOKEN=from-file\nexport BASE_URL=\"http://h:1/a b\"\nEMPTY=\n",
+        )
+        .unwrap();
+        let vars = read_env_file(&path).unwrap();
+        assert_eq!(std::env::var("API_TOKEN").ok(), None);
+        let under: HashMap<String, String> = [("API_TOKEN", "from-env"), ("ONLY_ENV", "e")]
+            .map(|(k, v)| (k.to_owned(), v.to_owned()))
+            .into();
+        let env = Layered::new(vars, Arc::new(under));
+        assert_eq!(env.get("API_TOKEN").as_deref(), Some("from-file"));
+        assert_eq!(env.get("BASE_URL").as_deref(), Some("http://h:1/a b"));
+        assert_eq!(env.get("EMPTY").as_deref(), Some(""));
+        assert_eq!(env.get("ONLY_ENV").as_deref(), Some("e"));
+        assert_eq!(env.get("NOPE"), None);
+    }
+
+    #[test]
+    fn a_bad_line_is_named_by_number_never_by_its_text() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("bad.env");
+        std::fs::write(&path, "A=1\nSECRET s3cr3t\n").unwrap();
+        let err = read_env_file(&path).unwrap_err().to_string();
+        assert!(err.contains("line 2"), "{err}");
+        assert!(!err.contains("s3cr3t"), "{err}");
     }
 }

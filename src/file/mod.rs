@@ -16,6 +16,8 @@ use serde_json::Value;
 
 mod connection;
 pub mod env;
+pub mod locate;
+mod shape;
 
 pub use connection::{ClientAuth, ConnectionFile, OAuth2Spec, TlsSpec};
 use env::{EnvSource, Expansion, FileRead};
@@ -381,8 +383,20 @@ pub struct ParseError {
     pub location: Option<Location>,
 }
 
-/// A parsed file and the values it took from the environment and from files.
-pub type Parsed<T = BridgeFile> = Result<(T, Vec<Expansion>), ParseError>;
+impl ParseError {
+    /// The same problem, found by another reading: on one line, saying one thing (each may
+    /// name the key path its own way).
+    fn same_as(&self, other: &ParseError) -> bool {
+        let tail = |m: &str| m.split_once(": ").map_or(m, |(_, t)| t).to_owned();
+        let (a, b) = (self.message.as_str(), other.message.as_str());
+        self.location.map(|l| l.line) == other.location.map(|l| l.line)
+            && (a.ends_with(&tail(b)) || b.ends_with(&tail(a)))
+    }
+}
+
+/// A parsed file and the values it took from the environment and from files; or every shape
+/// problem the file has (at least one).
+pub type Parsed<T = BridgeFile> = Result<(T, Vec<Expansion>), Vec<ParseError>>;
 
 /// What a file says it is, by its `kind:` key (a bridge when it has none). A file whose `kind`
 /// cannot be read is taken for a bridge, whose full parse then reports the problem.
@@ -410,20 +424,85 @@ pub fn parse_in<T: de::DeserializeOwned>(
     base: Option<&std::path::Path>,
 ) -> (Parsed<T>, Vec<FileRead>) {
     let (result, used, files) = env::with_scope(env, base, || serde_yaml::from_str::<T>(text));
-    (into_parsed(result, used), files)
-}
-
-fn into_parsed<T>(result: Result<T, serde_yaml::Error>, used: Vec<Expansion>) -> Parsed<T> {
-    match result {
-        Ok(file) => Ok((file, used)),
-        Err(e) => Err(ParseError {
+    let first = match result {
+        Ok(file) => return (Ok((file, used)), files),
+        Err(e) => ParseError {
             location: e.location().map(|l| Location {
                 line: l.line(),
                 column: l.column(),
             }),
             message: strip_location(&e.to_string()),
-        }),
+        },
+    };
+    // The second reading's files are not kept: the first one's are what a reload watches.
+    let (more, used, _) = env::with_scope(env, base, || shape::every_problem::<T>(text));
+    let mut values = env::Secrets::default();
+    used.iter().for_each(|e| values.add(&e.value));
+    let mut errors: Vec<ParseError> = more
+        .into_iter()
+        .map(|e| ParseError {
+            message: values.mask(&e.message),
+            ..e
+        })
+        .collect();
+    // The second reading names the same problem with a deeper key path; keep the first only
+    // where it found something else (a missing top-level key, a duplicate key).
+    if !errors.iter().any(|e| e.same_as(&first)) {
+        let message = values.mask(&first.message);
+        errors.push(ParseError { message, ..first });
     }
+    errors.sort_by_key(|e| e.location.map_or((usize::MAX, 0), |l| (l.line, l.column)));
+    errors.iter_mut().for_each(|e| suggest(e, text));
+    (Err(errors), files)
+}
+
+/// Adds what to write instead, where the mistake is a common one.
+fn suggest(error: &mut ParseError, text: &str) {
+    let Some(at) = error.location else { return };
+    let Some(line) = text.lines().nth(at.line.saturating_sub(1)) else {
+        return;
+    };
+    let start = line
+        .char_indices()
+        .nth(at.column.saturating_sub(1))
+        .map_or(line.len(), |(i, _)| i);
+    let (before, rest) = line.split_at(start);
+    // The position is the value's or its key's.
+    let (before, rest) = match rest.split_once(": ") {
+        Some((key, value)) if !rest.starts_with("{{") => {
+            (&line[..start + key.len() + 2], value.trim_start())
+        }
+        _ => (before, rest),
+    };
+    // `X: {{input.id}}` is YAML for a mapping inside a mapping, not a template.
+    if error.message.contains("invalid type: map") && rest.starts_with("{{") {
+        let value = template_value(rest, in_flow(before));
+        let quote = if value.contains('"') { '\'' } else { '"' };
+        error.message.push_str(&format!(
+            "; a value that starts with `{{{{` must be quoted: write {quote}{value}{quote}"
+        ));
+    }
+}
+
+/// Whether `before` leaves a `{…}` or `[…]` open, where `,` and a closing bracket end a value.
+fn in_flow(before: &str) -> bool {
+    let opened = before.matches(['{', '[']).count();
+    let closed = before.matches(['}', ']']).count();
+    opened > closed
+}
+
+/// The unquoted value that starts `rest`: up to a comment or the end of the line, and in a
+/// flow collection up to the `,` or the bracket that closes it.
+fn template_value(rest: &str, flow: bool) -> &str {
+    let mut value = rest.split(" #").next().unwrap_or(rest).trim_end();
+    if flow {
+        value = value.split(',').next().unwrap_or(value).trim_end();
+        let unbalanced = |v: &str| v.matches(['}', ']']).count() > v.matches(['{', '[']).count();
+        while unbalanced(value) && value.ends_with(['}', ']']) {
+            value = &value[..value.len() - 1];
+        }
+    }
+    value
 }
 
 /// serde_yaml appends " at line L column C" to its messages; the location is kept separately.
@@ -440,6 +519,10 @@ mod tests {
     use std::collections::HashMap;
 
     fn parse_with(text: &str, pairs: &[(&str, &str)]) -> Result<BridgeFile, ParseError> {
+        parse_all(text, pairs).map_err(|mut e| e.remove(0))
+    }
+
+    fn parse_all(text: &str, pairs: &[(&str, &str)]) -> Result<BridgeFile, Vec<ParseError>> {
         let env: HashMap<String, String> = pairs
             .iter()
             .map(|(k, v)| (k.to_string(), v.to_string()))
@@ -463,6 +546,63 @@ mod tests {
             err.message
         );
         assert_eq!(err.location.map(|l| l.line), Some(4));
+    }
+
+    #[test]
+    fn every_shape_problem_of_a_file_is_listed_in_file_order() {
+        let text = "route: {path: /x, methd: GET}\ninput:\n  a: {type: integr}\n  b: {requird: true}\n\
+                    upstream:\n  url: http://h/\n  timout: 5s\n  headers:\n    X: {{input.a}}\n\
+                    output:\n  o: {path: $.o, typ: string}\nextra: 1\n";
+        let errors = parse_all(text, &[]).unwrap_err();
+        let got: Vec<(Option<usize>, &str)> = errors
+            .iter()
+            .map(|e| (e.location.map(|l| l.line), e.message.as_str()))
+            .collect();
+        let want = [
+            (1, "route: unknown field `methd`"),
+            (3, "input.a.type: unknown variant `integr`"),
+            (4, "input.b: unknown field `requird`"),
+            (7, "upstream: unknown field `timout`"),
+            (9, "upstream.headers.X: invalid type: map"),
+            (11, "output.o: unknown field `typ`"),
+            (12, "unknown field `extra`"),
+        ];
+        assert_eq!(got.len(), want.len(), "{got:#?}");
+        for ((line, message), (want_line, want_message)) in got.iter().zip(want) {
+            assert_eq!(*line, Some(want_line), "{got:#?}");
+            assert!(message.starts_with(want_message), "{got:#?}");
+        }
+        assert!(
+            got[4].1.ends_with("must be quoted: write \"{{input.a}}\""),
+            "{}",
+            got[4].1
+        );
+    }
+
+    #[test]
+    fn an_unquoted_template_is_quoted_whole_in_the_suggestion() {
+        for (value, want) in [
+            ("url: {{input.a}}/x # the id", "\"{{input.a}}/x\""),
+            (
+                "query: {q: {{input.a}} and more}",
+                "\"{{input.a}} and more\"",
+            ),
+            ("body: {b: {{input.a}}, c: 1}", "\"{{input.a}}\""),
+            ("headers: {X: {{input.a}}-\"q\"}", "'{{input.a}}-\"q\"'"),
+        ] {
+            let url = match value.starts_with("url") {
+                true => "",
+                false => "  url: http://h/\n",
+            };
+            let text =
+                format!("route: {{path: /x}}\ninput: {{a: {{}}}}\nupstream:\n{url}  {value}\n");
+            let errors = parse_all(&text, &[]).unwrap_err();
+            let message = &errors[0].message;
+            assert!(
+                message.ends_with(&format!("must be quoted: write {want}")),
+                "{value}: {message}"
+            );
+        }
     }
 
     #[test]

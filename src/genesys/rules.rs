@@ -14,26 +14,33 @@ pub const MAX_TIMEOUT_SECONDS: u64 = 60;
 
 /// Everything in `bridge` that Genesys would refuse, one message each.
 pub fn problems(bridge: &Bridge) -> Vec<String> {
+    keyed_problems(bridge).into_iter().map(|(_, m)| m).collect()
+}
+
+/// [`problems`], each with the dotted key path of the key it is about, for placing it in the
+/// file.
+pub fn keyed_problems(bridge: &Bridge) -> Vec<(String, String)> {
     let mut problems = Vec::new();
     for field in &bridge.input.fields {
         let name = field.name.as_str();
         if !is_genesys_input_name(name) {
-            problems.push(format!(
+            problems.push(at(format!("input.{name}"), format!(
                 "genesys: input `{name}` must start with a letter and hold only letters, digits, `_` and `-`"
-            ));
+            )));
         }
         if RESERVED_INPUTS.contains(&name) {
-            problems.push(format!(
-                "genesys: input name `{name}` is reserved by Genesys"
+            problems.push(at(
+                format!("input.{name}"),
+                format!("genesys: input name `{name}` is reserved by Genesys"),
             ));
         }
     }
-    untyped_outputs(&bridge.output.fields, "", &mut problems);
+    untyped_outputs(&bridge.output.fields, "", "output.", &mut problems);
     if bridge.upstream.timeout.as_secs_f64() > MAX_TIMEOUT_SECONDS as f64 {
-        problems.push(format!(
+        problems.push(at("upstream.timeout".to_owned(), format!(
             "genesys: upstream.timeout is {}, but a data action may wait at most {MAX_TIMEOUT_SECONDS}s",
             humantime::format_duration(bridge.upstream.timeout)
-        ));
+        )));
     }
     if ![
         Method::GET,
@@ -44,10 +51,10 @@ pub fn problems(bridge: &Bridge) -> Vec<String> {
     ]
     .contains(&bridge.method)
     {
-        problems.push(format!(
+        problems.push(at("route.method".to_owned(), format!(
             "genesys: route.method {} is not one a data action can send (GET, POST, PUT, PATCH, DELETE)",
             bridge.method
-        ));
+        )));
     }
     if bridge.method == Method::GET && !bridge.input.fields.is_empty() {
         problems.push(
@@ -57,19 +64,31 @@ pub fn problems(bridge: &Bridge) -> Vec<String> {
     problems
 }
 
-/// Path fields without a type, records' fields included (named `list[].field`).
-fn untyped_outputs(fields: &[OutputField], within: &str, problems: &mut Vec<String>) {
+/// Path fields without a type, records' fields included (named `list[].field`, keyed
+/// `output.list.items.fields.field`).
+fn untyped_outputs(
+    fields: &[OutputField],
+    within: &str,
+    key: &str,
+    problems: &mut Vec<(String, String)>,
+) {
     for field in fields {
         if matches!(field.source, FieldSource::Path(_)) && field.kind.is_none() {
-            problems.push(format!(
+            problems.push(at(format!("{key}{}", field.name), format!(
                 "genesys: output `{within}{}` needs a `type`: Genesys needs one for every output, and an untyped value could hold nested arrays, which Genesys refuses",
                 field.name
-            ));
+            )));
         }
         if let Some(inner) = field.items.as_ref().and_then(Items::records) {
-            untyped_outputs(inner, &format!("{within}{}[].", field.name), problems);
+            let within = format!("{within}{}[].", field.name);
+            let key = format!("{key}{}.items.fields.", field.name);
+            untyped_outputs(inner, &within, &key, problems);
         }
     }
+}
+
+fn at(key: String, message: String) -> (String, String) {
+    (key, message)
 }
 
 fn is_genesys_input_name(name: &str) -> bool {
