@@ -433,10 +433,13 @@ fn a_get_route_with_inputs_is_not_a_genesys_action() {
     let said = String::from_utf8_lossy(&run.stdout);
     assert_eq!(run.status.code(), Some(1), "{said}");
     assert!(
-        said.contains("get-with-input.yaml: route.method: GET cannot carry inputs from Genesys"),
+        said.contains("get-with-input.yaml:1:17: genesys: a GET route cannot take inputs"),
         "{said}"
     );
-    assert!(said.contains("ok    get-without-input.yaml"), "{said}");
+    assert!(
+        said.contains("get-without-input.yaml: get-without-input GET /n"),
+        "{said}"
+    );
 
     let out = tempfile::tempdir().unwrap();
     let run = export(dir.path(), out.path(), &[]);

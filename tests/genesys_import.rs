@@ -417,7 +417,10 @@ fn a_directory_is_every_export_in_it_and_the_route_prefix_is_chosen() {
         .env_remove("BRIDGEWAY_BRIDGES")
         .envs([
             ("GENESYS_CLOUD_API_BASE_URL", "https://api.mypurecloud.ie"),
-            ("GENESYS_CLOUD_LOGIN_BASE_URL", "https://login.mypurecloud.ie"),
+            (
+                "GENESYS_CLOUD_LOGIN_BASE_URL",
+                "https://login.mypurecloud.ie",
+            ),
             ("GENESYS_CLOUD_CLIENT_ID", "id"),
             ("GENESYS_CLOUD_CLIENT_SECRET", "secret"),
         ])
