@@ -368,6 +368,87 @@ fn outputs_marked_required_are_required_in_the_success_schema() {
     assert_eq!(required(bridge("on_error: output\n")), json!(["status"]));
 }
 
+fn check(dir: &Path, env: &[(&str, &str)]) -> std::process::Output {
+    Command::new(env!("CARGO_BIN_EXE_bridgeway"))
+        .envs(env.iter().copied())
+        .args(["check", "--bridges"])
+        .arg(dir)
+        .env_remove("BRIDGEWAY_BRIDGES")
+        .output()
+        .unwrap()
+}
+
+#[test]
+fn a_bridge_names_its_user_defined_credential_field() {
+    let dir = bridge_dir(&[(
+        "crm.yaml",
+        "route: {path: /c}\nauth: {api_key: {header: X-CRM-Key, value: '${K}', genesys_field: crmKey}}\nupstream: {url: 'http://h/'}\n",
+    )]);
+    let out = tempfile::tempdir().unwrap();
+    let run = export_with_env(dir.path(), out.path(), &[], &[("K", "never-printed")]);
+    let said = String::from_utf8_lossy(&run.stdout);
+    assert_eq!(run.status.code(), Some(0), "{said}");
+    assert!(
+        said.contains("with a field named `crmKey`"),
+        "the operator is told which field to create: {said}"
+    );
+    let action = read_json(&out.path().join("crm.custom.json"));
+    assert_eq!(
+        action["config"]["request"]["headers"]["x-crm-key"],
+        "${credentials.crmKey}"
+    );
+}
+
+#[test]
+fn a_credential_field_velocity_cannot_name_is_refused_at_its_key() {
+    let dir = bridge_dir(&[(
+        "crm.yaml",
+        "route: {path: /c}\nauth: {api_key: {header: X-K, value: '${K}', genesys_field: 'crm key'}}\nupstream: {url: 'http://h/'}\n",
+    )]);
+    let run = check(dir.path(), &[("K", "never-printed")]);
+    let said = String::from_utf8_lossy(&run.stdout);
+    assert_eq!(run.status.code(), Some(1), "{said}");
+    assert!(
+        said.contains("auth.api_key.genesys_field: `crm key`"),
+        "{said}"
+    );
+    assert!(!said.contains("never-printed"), "{said}");
+}
+
+/// Genesys sends no body on GET, and the gateway reads inputs only from the body: a GET bridge
+/// with inputs would never receive them from a flow, so `check` and `export` refuse it.
+#[test]
+fn a_get_route_with_inputs_is_not_a_genesys_action() {
+    let dir = bridge_dir(&[
+        (
+            "get-with-input.yaml",
+            "route: {method: GET, path: /g}\ninput: {id: {type: string}}\nupstream: {url: 'http://h/{{input.id}}'}\n",
+        ),
+        (
+            "get-without-input.yaml",
+            "route: {method: GET, path: /n}\nupstream: {url: 'http://h/now'}\n",
+        ),
+    ]);
+    let run = check(dir.path(), &[]);
+    let said = String::from_utf8_lossy(&run.stdout);
+    assert_eq!(run.status.code(), Some(1), "{said}");
+    assert!(
+        said.contains("get-with-input.yaml:1:17: genesys: a GET route cannot take inputs"),
+        "{said}"
+    );
+    assert!(
+        said.contains("get-without-input.yaml: get-without-input GET /n"),
+        "{said}"
+    );
+
+    let out = tempfile::tempdir().unwrap();
+    let run = export(dir.path(), out.path(), &[]);
+    assert_eq!(run.status.code(), Some(1));
+    assert!(!out.path().join("get-with-input.custom.json").exists());
+    let action = read_json(&out.path().join("get-without-input.custom.json"));
+    assert_eq!(action["config"]["request"]["requestType"], "GET");
+}
+
 /// A list of records exports as an array of objects, and every reply the gateway gives for
 /// the CRM answers of the records tests satisfies the exported success schema.
 #[tokio::test]

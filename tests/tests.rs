@@ -17,6 +17,7 @@ mod examples;
 mod fetch_post;
 mod genesys_deploy;
 mod genesys_export;
+mod genesys_import;
 mod hostile;
 mod hot_reload;
 mod input_contract;

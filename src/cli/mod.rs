@@ -13,6 +13,7 @@ macro_rules! say {
 
 mod check;
 mod genesys;
+mod import;
 mod reference;
 mod serve;
 mod test_run;
@@ -63,6 +64,9 @@ enum Command {
     /// Write the bridges out for another system.
     #[command(subcommand)]
     Export(genesys::ExportTarget),
+    /// Turn another system's definitions into bridge and connection files.
+    #[command(subcommand)]
+    Import(import::ImportSource),
     /// Deploy and test Genesys Cloud data actions through the Platform API.
     #[command(subcommand)]
     Genesys(genesys::GenesysCommand),
@@ -232,6 +236,7 @@ pub fn run(cli: Cli) -> anyhow::Result<ExitCode> {
         Command::Completions { shell } => reference::completions(shell),
         Command::Man => reference::man(),
         Command::Export(genesys::ExportTarget::Genesys(args)) => genesys::export(args),
+        Command::Import(source) => import::run(source),
         Command::Genesys(command) => genesys::run(command),
     }
 }

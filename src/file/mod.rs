@@ -257,6 +257,9 @@ pub struct AuthSpec {
 pub struct ApiKeySpec {
     pub header: Text,
     pub value: Text,
+    /// The field of the Genesys *User Defined* credential that holds the key (default `apiKey`);
+    /// only the exported action uses it.
+    pub genesys_field: Option<Text>,
 }
 
 #[derive(Debug, Deserialize, JsonSchema)]

@@ -17,16 +17,14 @@ use crate::stages::validate::InputField;
 
 pub const DRAFT_04: &str = "http://json-schema.org/draft-04/schema#";
 
-/// The credential field a *User Defined* credential carries for an `api_key` bridge.
-pub const API_KEY_FIELD: &str = "apiKey";
-
 /// Which Genesys credential the integration needs for this bridge.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Credential {
     /// No inbound auth: any credential type works, and nothing is sent.
     None,
-    /// *User Defined*, with field [`API_KEY_FIELD`] placed in `header`.
-    UserDefined { header: String },
+    /// *User Defined*, with credential field `field` (the bridge's `auth.api_key.genesys_field`,
+    /// default `apiKey`) placed in `header`.
+    UserDefined { header: String, field: String },
     /// *Basic Auth*: Genesys adds the `Authorization` header to every request itself.
     Basic { username: String },
 }
@@ -35,8 +33,13 @@ impl Credential {
     pub fn of(bridge: &Bridge) -> Self {
         match &bridge.auth {
             None => Credential::None,
-            Some(InboundAuth::ApiKey { header, .. }) => Credential::UserDefined {
+            Some(InboundAuth::ApiKey {
+                header,
+                genesys_field,
+                ..
+            }) => Credential::UserDefined {
                 header: header.to_string(),
+                field: genesys_field.clone(),
             },
             Some(InboundAuth::Basic { username, .. }) => Credential::Basic {
                 username: username.clone(),
@@ -48,8 +51,8 @@ impl Credential {
     pub fn instructions(&self) -> String {
         match self {
             Credential::None => "the bridge has no inbound auth: any credential type works (anyone who can reach the gateway can call it)".to_owned(),
-            Credential::UserDefined { header } => format!(
-                "credential type User Defined, with a field named `{API_KEY_FIELD}` holding the bridge's API key; the action sends it as header {header}"
+            Credential::UserDefined { header, field } => format!(
+                "credential type User Defined, with a field named `{field}` holding the bridge's API key; the action sends it as header {header}"
             ),
             Credential::Basic { username } => format!(
                 "credential type Basic Auth, user name `{username}`, password = the bridge's password"
@@ -91,8 +94,8 @@ pub fn config(bridge: &Bridge, base_url: &str) -> Value {
     let mut headers = Map::new();
     headers.insert("Content-Type".into(), "application/json".into());
     headers.insert("Accept".into(), "application/json".into());
-    if let Credential::UserDefined { header } = Credential::of(bridge) {
-        headers.insert(header, format!("${{credentials.{API_KEY_FIELD}}}").into());
+    if let Credential::UserDefined { header, field } = Credential::of(bridge) {
+        headers.insert(header, format!("${{credentials.{field}}}").into());
     }
     json!({
         "request": {

@@ -56,6 +56,12 @@ pub fn keyed_problems(bridge: &Bridge) -> Vec<(String, String)> {
             bridge.method
         )));
     }
+    if bridge.method == Method::GET && !bridge.input.fields.is_empty() {
+        problems.push(at(
+            "route.method".to_owned(),
+            "genesys: a GET route cannot take inputs from Genesys: a data action sends no body on GET (genesys.md §3.1) and the gateway reads inputs only from the body; use POST".to_owned(),
+        ));
+    }
     problems
 }
 

@@ -31,6 +31,8 @@ pub enum InboundAuth {
     ApiKey {
         header: HeaderName,
         digest: [u8; 32],
+        /// The Genesys *User Defined* credential field holding the key, for the exported action.
+        genesys_field: String,
     },
     /// The user name is not secret: `export` tells the operator which one to configure.
     Basic { username: String, digest: [u8; 32] },
@@ -50,9 +52,23 @@ impl InboundAuth {
     pub fn compile(spec: &AuthSpec) -> Result<(Self, Vec<String>), String> {
         match spec {
             AuthSpec {
-                api_key: Some(ApiKeySpec { header, value }),
+                api_key:
+                    Some(ApiKeySpec {
+                        header,
+                        value,
+                        genesys_field,
+                    }),
                 basic: None,
             } => {
+                let genesys_field = genesys_field
+                    .as_ref()
+                    .map_or(DEFAULT_GENESYS_FIELD, |f| f.as_str())
+                    .to_owned();
+                if !is_velocity_name(&genesys_field) {
+                    return Err(format!(
+                        "auth.api_key.genesys_field: `{genesys_field}` must start with a letter and hold only letters, digits and `_` (Genesys places it as ${{credentials.{genesys_field}}})"
+                    ));
+                }
                 let header = HeaderName::from_bytes(header.as_str().as_bytes()).map_err(|_| {
                     format!(
                         "auth.api_key.header: `{}` is not a valid header name",
@@ -66,6 +82,7 @@ impl InboundAuth {
                     InboundAuth::ApiKey {
                         header,
                         digest: sha256(value.as_str().as_bytes()),
+                        genesys_field,
                     },
                     vec![value.0.clone()],
                 ))
@@ -105,7 +122,7 @@ impl InboundAuth {
 
     pub fn accepts(&self, headers: &HeaderMap) -> bool {
         let (expected, offered) = match self {
-            InboundAuth::ApiKey { header, digest } => {
+            InboundAuth::ApiKey { header, digest, .. } => {
                 (digest, headers.get(header).map(|v| v.as_bytes().to_vec()))
             }
             InboundAuth::Basic { digest, .. } => (digest, basic_credentials(headers)),
@@ -114,6 +131,15 @@ impl InboundAuth {
         let offered_digest = sha256(offered.as_deref().unwrap_or_default());
         offered.is_some() && bool::from(offered_digest.ct_eq(expected))
     }
+}
+
+/// The credential field a *User Defined* credential carries when the bridge names none.
+pub const DEFAULT_GENESYS_FIELD: &str = "apiKey";
+
+fn is_velocity_name(name: &str) -> bool {
+    let mut chars = name.chars();
+    matches!(chars.next(), Some(c) if c.is_ascii_alphabetic())
+        && chars.all(|c| c.is_ascii_alphanumeric() || c == '_')
 }
 
 fn basic_credentials(headers: &HeaderMap) -> Option<Vec<u8>> {
@@ -154,6 +180,7 @@ mod tests {
             api_key: Some(ApiKeySpec {
                 header: Text("X-API-Key".into()),
                 value: Text("k-123456".into()),
+                genesys_field: None,
             }),
             basic: None,
         };
