@@ -136,7 +136,7 @@ pub fn compile_connection_file(
 
 /// Is this file text a connection (`kind: connection`) rather than a bridge?
 pub fn is_connection(text: &str) -> bool {
-    file::kind_of(text) == Kind::Connection
+    file::kind_of(text) == Some(Kind::Connection)
 }
 
 fn stem(file: &Path) -> &str {
@@ -245,7 +245,7 @@ pub fn compile(
     if let Some(c) = &connection {
         secrets.extend(&c.secrets);
     }
-    base.auth_secrets.iter().for_each(|v| secrets.add(v));
+    secrets.extend(&base.auth_secrets);
     let upstream = UpstreamTemplate::compile(&file.upstream, &declared, base)
         .map_err(|e| errs.extend(e))
         .ok();
@@ -322,7 +322,9 @@ fn upstream_base(
         .map(|a| UpstreamAuth::compile(a, tls.as_ref()))
         .transpose()
         .map_err(|e| vec![format!("upstream.auth: {e}")])?;
-    let (auth, auth_secrets) = auth.map_or((None, Vec::new()), |(a, s)| (Some(a), s));
+    let (auth, auth_secrets) = auth.map_or((None, Secrets::default()), |(a, s)| {
+        (Some(a), s.into_iter().collect::<Secrets>())
+    });
     Ok((
         None,
         UpstreamBase {

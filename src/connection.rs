@@ -79,8 +79,10 @@ pub fn compile(
         (Some(base_url), Some(timeout), Some(tls), Some(auth), Some(headers))
             if errs.is_empty() =>
         {
-            let (auth, auth_secrets) = auth.map_or((None, Vec::new()), |(a, s)| (Some(a), s));
-            auth_secrets.iter().for_each(|s| secrets.add(s));
+            let (auth, auth_secrets) = auth.map_or((None, Secrets::default()), |(a, s)| {
+                (Some(a), s.into_iter().collect::<Secrets>())
+            });
+            secrets.extend(&auth_secrets);
             Ok(Connection {
                 description: file.description.map(|d| d.0),
                 base: UpstreamBase {

@@ -6,7 +6,7 @@
 pub mod process;
 mod tokens;
 
-pub use tokens::{TokenCounter, TokenRequests};
+pub use tokens::{NamedCounter, TokenCounter, TokenRequests};
 
 use prometheus_client::encoding::EncodeLabelSet;
 use prometheus_client::metrics::counter::Counter;

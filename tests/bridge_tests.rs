@@ -207,7 +207,7 @@ fn answers_are_served_one_per_call_and_calls_must_match_them() {
 }
 
 #[test]
-fn an_oauth2_connection_gets_a_stand_in_token_and_a_401_is_retried_with_a_new_one() {
+fn an_oauth2_connection_gets_a_stand_in_token_and_a_401_to_a_cached_one_is_retried() {
     let connection = r#"
 kind: connection
 name: crm
@@ -224,7 +224,11 @@ input: { id: { type: string, required: true } }
 upstream: { connection: crm, url: "/accounts/{{input.id}}" }
 output: { name: { path: $.name, type: string } }
 tests:
-  - name: the upstream refuses the first token
+  - name: a first call fetches the token
+    input: { id: a0 }
+    upstream: { body: { name: Acme } }
+    expect: { status: 200, output: { name: Acme } }
+  - name: the upstream refuses the cached token
     input: { id: a1 }
     upstream: [ { status: 401, body: {} }, { body: { name: Acme } } ]
     expect:
@@ -233,7 +237,7 @@ tests:
         - { path: /api/accounts/a1, headers: { authorization: Bearer bridgeway-test-token } }
       status: 200
       output: { name: Acme }
-  - name: the upstream refuses the first token
+  - name: the upstream refuses the cached token
     input: { id: a1 }
     upstream: { body: { name: Acme } }
 "#;
@@ -242,15 +246,19 @@ tests:
     assert_eq!(code, Some(1), "{text}");
     let lines: Vec<&str> = text.lines().collect();
     assert!(
-        lines[0].starts_with("ok    account: the upstream refuses the first token ("),
+        lines[0].starts_with("ok    account: a first call fetches the token ("),
         "{text}"
     );
     assert!(
-        lines[1].starts_with("FAIL  account: the upstream refuses the first token ("),
+        lines[1].starts_with("ok    account: the upstream refuses the cached token ("),
+        "{text}"
+    );
+    assert!(
+        lines[2].starts_with("FAIL  account: the upstream refuses the cached token ("),
         "{text}"
     );
     assert_eq!(
-        lines[2], "        name: an earlier test of this bridge has the same name",
+        lines[3], "        name: an earlier test of this bridge has the same name",
         "{text}"
     );
     assert!(!text.contains("s3cret-value"), "{text}");

@@ -194,7 +194,9 @@ async fn one_token_serves_many_requests_of_two_bridges_and_shows_on_the_status_p
 
     let metrics = s.gw.get("/-/metrics").await.text;
     assert!(
-        metrics.contains(r#"bridgeway_token_requests_total{connection="crm",result="ok"} 1"#),
+        metrics.contains(
+            r#"bridgeway_token_requests_total{kind="connection",name="crm",result="ok"} 1"#
+        ),
         "{metrics}"
     );
     assert!(!metrics.contains(token.as_str()));
@@ -242,7 +244,14 @@ async fn short_lived_tokens_are_replaced_before_they_expire_and_no_request_fails
 
 #[tokio::test]
 async fn a_refused_token_is_replaced_and_the_call_made_again_for_get_and_post() {
-    let s = setup(Refuse::FirstTokens(1)).await;
+    let s = setup(Refuse::Nothing).await;
+    assert_eq!(
+        s.lookup("0").await.json["token_number"],
+        0,
+        "a token in the cache"
+    );
+    // The cached token is revoked: a GET goes again with a new one.
+    s.resource.refuse(Refuse::FirstTokens(1));
     let reply = s.lookup("1").await;
     assert_eq!(reply.status, 200, "{}", reply.text);
     assert_eq!(reply.json["token_number"], 1, "the second token");
@@ -265,16 +274,48 @@ async fn a_refused_token_is_replaced_and_the_call_made_again_for_get_and_post() 
 }
 
 #[tokio::test]
-async fn a_token_refused_twice_is_502_upstream_auth_failed() {
-    let s = setup(Refuse::Everything).await;
+async fn a_token_refused_twice_or_refused_fresh_is_502_upstream_auth_failed() {
+    let s = setup(Refuse::Nothing).await;
+    assert_eq!(s.lookup("0").await.status, 200);
+    s.resource.refuse(Refuse::Everything);
+    // The cached token refused, then the new one too.
     let reply = s.lookup("1").await;
     assert_eq!(reply.status, 502, "{}", reply.text);
     reply.assert_error_shape("upstream_auth_failed");
     let message = reply.json["error"]["message"].as_str().unwrap();
     assert!(message.contains("connection `crm`"), "{message}");
     assert!(message.contains("401"), "{message}");
-    assert_eq!(s.resource.requests().len(), 2, "sent twice, not more");
+    assert_eq!(s.resource.requests().len(), 3, "sent twice, not more");
     assert_eq!(s.auth.stats().await.token_requests, 2);
+    // A token fetched for this very request and refused: no second token, no second call.
+    let reply = s.lookup("2").await;
+    assert_eq!(reply.status, 502, "{}", reply.text);
+    assert_eq!(s.resource.requests().len(), 4);
+    assert_eq!(s.auth.stats().await.token_requests, 3);
+}
+
+/// A token endpoint slower than the bridge's timeout: the requests that give up do not cancel
+/// the token request, which is made once and then serves.
+#[tokio::test]
+async fn a_slow_token_endpoint_is_asked_once_and_its_token_serves_afterwards() {
+    let conn = connection("").replace("timeout: 5s", "timeout: 400ms");
+    let s = setup_with(
+        Options::default(),
+        Refuse::Nothing,
+        BASIC_CLIENT,
+        &[("crm.yaml", &conn), ("lookup.yaml", LOOKUP)],
+    )
+    .await;
+    s.auth.delay(1200).await;
+    for _ in 0..2 {
+        let reply = s.lookup("1").await;
+        assert_eq!(reply.status, 504, "{}", reply.text);
+    }
+    tokio::time::sleep(Duration::from_millis(800)).await;
+    let reply = s.lookup("1").await;
+    assert_eq!(reply.status, 200, "{}", reply.text);
+    assert_eq!(reply.json["token_number"], 0);
+    assert_eq!(s.auth.stats().await.token_requests, 1);
 }
 
 #[tokio::test]
@@ -316,8 +357,8 @@ async fn token_endpoint_refusals_and_failures_are_502_naming_the_error_code() {
     assert_eq!(s.lookup("1").await.status, 200, "recovers once it answers");
     let metrics = s.gw.get("/-/metrics").await.text;
     for line in [
-        r#"bridgeway_token_requests_total{connection="crm",result="ok"} 1"#,
-        r#"bridgeway_token_requests_total{connection="crm",result="refused"} 1"#,
+        r#"bridgeway_token_requests_total{kind="connection",name="crm",result="ok"} 1"#,
+        r#"bridgeway_token_requests_total{kind="connection",name="crm",result="refused"} 1"#,
     ] {
         assert!(metrics.contains(line), "{line} in\n{metrics}");
     }
@@ -553,6 +594,26 @@ async fn a_broken_connection_lends_its_last_good_version_and_names_file_and_line
     let error = s.file_error("crm.yaml").await.unwrap();
     assert!(error.contains("crm.yaml:3:"), "a line and column: {error}");
     assert_eq!(s.lookup("1").await.status, 200);
+
+    // Not even YAML: still a connection (its last good version serves), not a broken bridge.
+    s.write(
+        "crm.yaml",
+        &connection("").replace("headers: {", "headers: [{"),
+    );
+    s.write("late.yaml", &LOOKUP.replace("/lookup", "/late"));
+    s.gw.gateway.reload().unwrap();
+    let error = s.file_error("crm.yaml").await.unwrap();
+    assert!(error.contains("crm.yaml:"), "{error}");
+    assert_eq!(s.file_error("lookup.yaml").await, None, "{error}");
+    assert_eq!(s.lookup("1").await.status, 200);
+    let reply = s.gw.post_json("/late", &json!({"id": "3"})).await;
+    assert_eq!(
+        reply.status, 200,
+        "a new bridge loads on the last good version: {}",
+        reply.text
+    );
+    let page = s.gw.get("/-/bridges").await.json;
+    assert_eq!(page["connections"][0]["name"], "crm", "{page}");
 }
 
 #[tokio::test]
@@ -647,7 +708,9 @@ output: { token_number: { path: $.token_number, type: integer } }
     assert_eq!(reply.json, json!({"token_number": 0}), "{}", reply.text);
     let metrics = gw.get("/-/metrics").await.text;
     assert!(
-        metrics.contains(r#"bridgeway_token_requests_total{connection="inline",result="ok"} 1"#),
+        metrics.contains(
+            r#"bridgeway_token_requests_total{kind="bridge",name="inline",result="ok"} 1"#
+        ),
         "{metrics}"
     );
 }

@@ -358,8 +358,23 @@ pub(crate) fn expand_in_scope(s: &str) -> Result<String, ExpandError> {
 
 /// Values that must never be printed: replaced by `***` wherever the gateway shows text that
 /// could contain them (errors, `try`, status pages).
-#[derive(Debug, Clone, Default)]
+#[derive(Clone, Default)]
 pub struct Secrets(Vec<String>);
+
+impl std::fmt::Debug for Secrets {
+    // Never the values: a `{:?}` of anything holding secrets must not print them.
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "Secrets({} values)", self.0.len())
+    }
+}
+
+impl FromIterator<String> for Secrets {
+    fn from_iter<I: IntoIterator<Item = String>>(values: I) -> Self {
+        let mut secrets = Secrets::default();
+        values.into_iter().for_each(|v| secrets.add(&v));
+        secrets
+    }
+}
 
 impl Secrets {
     /// Shorter values are not masked: they would garble every message and guard nothing.

@@ -440,15 +440,16 @@ impl ParseError {
 /// problem the file has (at least one).
 pub type Parsed<T = BridgeFile> = Result<(T, Vec<Expansion>), Vec<ParseError>>;
 
-/// What a file says it is, by its `kind:` key (a bridge when it has none). A file whose `kind`
-/// cannot be read is taken for a bridge, whose full parse then reports the problem.
-pub fn kind_of(text: &str) -> Kind {
+/// What a file says it is, by its `kind:` key (a bridge when it has none); `None` when that
+/// cannot be read (the text is not YAML, or `kind` holds something else), so that a loader
+/// can keep taking a broken file for what it was before.
+pub fn kind_of(text: &str) -> Option<Kind> {
     #[derive(Deserialize)]
     struct Peek {
         #[serde(default)]
         kind: Kind,
     }
-    serde_yaml::from_str::<Peek>(text).map_or(Kind::Bridge, |p| p.kind)
+    serde_yaml::from_str::<Peek>(text).ok().map(|p| p.kind)
 }
 
 /// Parses one bridge file, expanding `${VAR}` from `env`, and returns the values it took from

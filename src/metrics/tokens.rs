@@ -1,4 +1,4 @@
-//! `bridgeway_token_requests_total`: OAuth2 token requests by connection and result. The counts
+//! `bridgeway_token_requests_total`: OAuth2 token requests by what asked and result. The counts
 //! live with the token caches (which outlive reloads and are shared between bridges); this
 //! collector reads them at each scrape from the list the gateway hands it after every reload.
 
@@ -14,8 +14,8 @@ pub trait TokenCounter: Send + Sync {
     fn counts(&self) -> Vec<(&'static str, u64)>;
 }
 
-/// A token cache under the name of the connection (or bridge) that uses it.
-pub type NamedCounter = (String, Arc<dyn TokenCounter>);
+/// A token cache under the kind (`connection` or `bridge`) and name of what uses it.
+pub type NamedCounter = (&'static str, String, Arc<dyn TokenCounter>);
 
 /// The token caches in use.
 #[derive(Clone, Default)]
@@ -36,7 +36,8 @@ impl TokenRequests {
 
 #[derive(Clone, Debug, Hash, PartialEq, Eq, prometheus_client::encoding::EncodeLabelSet)]
 struct Labels {
-    connection: String,
+    kind: &'static str,
+    name: String,
     result: &'static str,
 }
 
@@ -45,14 +46,15 @@ impl Collector for TokenRequests {
         let sources = self.0.lock().unwrap_or_else(|e| e.into_inner()).clone();
         let mut family = encoder.encode_descriptor(
             "token_requests",
-            "OAuth2 token requests, by connection (or bridge) and result",
+            "OAuth2 token requests, by what asked (a connection, or a bridge's own auth) and result",
             None,
             MetricType::Counter,
         )?;
-        for (connection, counter) in &sources {
+        for (kind, name, counter) in &sources {
             for (result, count) in counter.counts() {
                 let labels = Labels {
-                    connection: connection.clone(),
+                    kind,
+                    name: name.clone(),
                     result,
                 };
                 ConstCounter::new(count).encode(family.encode_family(&labels)?)?;

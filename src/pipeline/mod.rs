@@ -17,8 +17,8 @@ use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::Duration;
 
 use bytes::Bytes;
+use http::StatusCode;
 use http::header::AUTHORIZATION;
-use http::{HeaderValue, StatusCode};
 use serde_json::Value;
 use tokio::time::Instant;
 
@@ -26,7 +26,7 @@ use crate::bridge::Bridge;
 use crate::file::OnError;
 use crate::stages::fetch::{Client, FetchError, UpstreamRequest, UpstreamResponse};
 use crate::stages::intake::{Intake, IntakeLimits};
-use crate::stages::upstream_auth::{TokenError, TokenStep, UpstreamAuth};
+use crate::stages::upstream_auth::{Token, TokenError, TokenStep, UpstreamAuth};
 use crate::stages::validate::ValidInput;
 
 mod error;
@@ -162,17 +162,16 @@ async fn fetch<O: Observer>(
     if response.status != StatusCode::UNAUTHORIZED {
         return Ok(response);
     }
-    let resent = attach(
-        &mut request,
-        bridge,
-        deadline,
-        tokens.replace(&sent),
-        observer,
-    )
-    .await?;
+    // A token fetched for this very request and refused is not worth a second one.
+    if matches!(sent.step, TokenStep::Fetched { .. }) {
+        tokens.refused_by_upstream(sent.generation);
+        return Err(auth_failed(bridge, &TokenError::RefusedByUpstream));
+    }
+    let resent = tokens.replace(sent.generation);
+    let resent = attach(&mut request, bridge, deadline, resent, observer).await?;
     let response = cx.client.send(&request).await?;
     if response.status == StatusCode::UNAUTHORIZED {
-        tokens.refused_by_upstream(&resent);
+        tokens.refused_by_upstream(resent.generation);
         return Err(auth_failed(bridge, &TokenError::RefusedByUpstream));
     }
     Ok(response)
@@ -184,21 +183,21 @@ async fn attach<O: Observer>(
     request: &mut UpstreamRequest,
     bridge: &Bridge,
     deadline: Instant,
-    token: impl Future<Output = Result<(HeaderValue, TokenStep), TokenError>>,
+    token: impl Future<Output = Result<Token, TokenError>>,
     observer: &mut O,
-) -> Result<HeaderValue, FetchError> {
+) -> Result<Token, FetchError> {
     let timeout = request.timeout;
     let got = tokio::time::timeout_at(deadline, token)
         .await
         .map_err(|_| FetchError::Timeout(timeout))?;
-    observer.token(bridge, got.as_ref().map(|(_, step)| step));
-    let (header, _) = got.map_err(|e| auth_failed(bridge, &e))?;
-    request.headers.insert(AUTHORIZATION, header.clone());
+    observer.token(bridge, got.as_ref().map(|t| &t.step));
+    let token = got.map_err(|e| auth_failed(bridge, &e))?;
+    request.headers.insert(AUTHORIZATION, token.header.clone());
     request.timeout = deadline.saturating_duration_since(Instant::now());
     if request.timeout.is_zero() {
         return Err(FetchError::Timeout(timeout));
     }
-    Ok(header)
+    Ok(token)
 }
 
 fn auth_failed(bridge: &Bridge, error: &TokenError) -> FetchError {

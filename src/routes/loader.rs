@@ -19,10 +19,10 @@ use std::time::SystemTime;
 
 use sha2::{Digest, Sha256};
 
-use crate::bridge::{Bridge, Problem, compile_connection_file, compile_file, is_connection};
+use crate::bridge::{Bridge, Problem, compile_connection_file, compile_file};
 use crate::connection::Connection;
-use crate::file::Kind;
 use crate::file::env::{EnvSource, FileRead};
+use crate::file::{self, Kind};
 use crate::routes::snapshot::{Compiled, FileStatus, Served, ServedConnection, Snapshot};
 
 /// Loads one bridge directory.
@@ -60,7 +60,7 @@ impl Loader {
             .collect();
         let (connections, bridges): (Vec<_>, Vec<_>) = read
             .into_iter()
-            .partition(|(_, bytes)| bytes.as_ref().is_ok_and(|b| is_connection_bytes(b)));
+            .partition(|(name, bytes)| is_connection_file(name, bytes, &previous));
         let mut connection_files: Vec<FileStatus> = connections
             .into_iter()
             .map(|(name, bytes)| self.load_connection(name, bytes, &previous))
@@ -202,8 +202,27 @@ type Outcome = (
     Option<(String, Option<Arc<Connection>>)>,
 );
 
-fn is_connection_bytes(bytes: &[u8]) -> bool {
-    std::str::from_utf8(bytes).is_ok_and(is_connection)
+/// A connection file by its `kind:`. One whose kind cannot be read now (a syntax error, a
+/// moment unreadable) stays what it was, so that a broken connection still lends its last good
+/// version to its bridges instead of being taken for a broken bridge.
+fn is_connection_file(name: &str, bytes: &io::Result<Vec<u8>>, previous: &Previous) -> bool {
+    let was = || {
+        previous
+            .files
+            .get(name)
+            .is_some_and(|f| f.kind == Kind::Connection)
+    };
+    match bytes
+        .as_ref()
+        .ok()
+        .and_then(|b| std::str::from_utf8(b).ok())
+    {
+        Some(text) => match file::kind_of(text) {
+            Some(kind) => kind == Kind::Connection,
+            None => was(),
+        },
+        None => was(),
+    }
 }
 
 /// Decides which connection each connection file serves, in file-name order: a failing file

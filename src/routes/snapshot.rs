@@ -14,7 +14,7 @@ use crate::bridge::{Bridge, Problem};
 use crate::connection::Connection;
 use crate::file::Kind;
 use crate::file::env::FileRead;
-use crate::metrics::TokenCounter;
+use crate::metrics::NamedCounter;
 use crate::stages::upstream_auth::{TokenSource, UpstreamAuth};
 
 /// One bridge being served, and the file it came from.
@@ -141,26 +141,29 @@ impl Snapshot {
             .find(|b| b.name == name)
     }
 
-    /// Every OAuth2 token cache in use, once each, under the name of the first connection
-    /// (or, for inline `auth`, bridge) that uses it.
-    pub fn token_sources(&self) -> Vec<(String, Arc<dyn TokenCounter>)> {
-        let connections = self
-            .connections
-            .iter()
-            .map(|c| (&c.connection.name, c.connection.base.auth.as_ref()));
-        let inline = self
-            .served
-            .iter()
-            .filter(|s| s.bridge.connection.is_none())
-            .map(|s| (&s.bridge.name, s.bridge.upstream.auth.as_ref()));
-        let mut out: Vec<(String, Arc<dyn TokenCounter>)> = Vec::new();
+    /// Every OAuth2 token cache in use, once each, under the first connection (or, for a
+    /// bridge's own `auth`, bridge) that uses it: the connections, then every bridge served,
+    /// its last good version included.
+    pub fn token_sources(&self) -> Vec<NamedCounter> {
+        let connections = self.connections.iter().map(|c| {
+            (
+                "connection",
+                &c.connection.name,
+                c.connection.base.auth.as_ref(),
+            )
+        });
+        let bridges = self.served.iter().map(|s| match &s.bridge.connection {
+            Some(c) => ("connection", &c.name, c.base.auth.as_ref()),
+            None => ("bridge", &s.bridge.name, s.bridge.upstream.auth.as_ref()),
+        });
+        let mut out: Vec<NamedCounter> = Vec::new();
         let mut seen: Vec<*const TokenSource> = Vec::new();
-        for (name, auth) in connections.chain(inline) {
+        for (kind, name, auth) in connections.chain(bridges) {
             if let Some(source) = auth.and_then(UpstreamAuth::tokens)
                 && !seen.contains(&Arc::as_ptr(source))
             {
                 seen.push(Arc::as_ptr(source));
-                out.push((name.clone(), source.clone()));
+                out.push((kind, name.clone(), source.clone()));
             }
         }
         out

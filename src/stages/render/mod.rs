@@ -20,6 +20,7 @@ use std::time::Duration;
 use http::{HeaderMap, HeaderName, HeaderValue, Method};
 use url::Url;
 
+use crate::file::env::Secrets;
 use crate::file::{FieldMap, Text, UpstreamSpec};
 use crate::request_id::X_REQUEST_ID;
 use crate::stages::fetch::{Origin, TlsProfile, UpstreamRequest};
@@ -44,7 +45,7 @@ pub struct UpstreamBase {
     pub timeout: Option<Duration>,
     pub auth: Option<UpstreamAuth>,
     /// Every text of `auth` to mask (as written and as sent).
-    pub auth_secrets: Vec<String>,
+    pub auth_secrets: Secrets,
     pub tls: Option<Arc<TlsProfile>>,
 }
 
@@ -65,7 +66,7 @@ pub struct UpstreamTemplate {
     /// Outbound credentials, built at load; applied after the bridge's own headers.
     pub auth: Option<UpstreamAuth>,
     /// Every text of `auth` to mask (as written and as sent).
-    pub auth_secrets: Vec<String>,
+    pub auth_secrets: Secrets,
     pub timeout: Duration,
 }
 

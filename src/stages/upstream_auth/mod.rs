@@ -16,7 +16,7 @@ use crate::stages::fetch::TlsProfile;
 
 pub mod oauth2;
 
-pub use oauth2::{TokenError, TokenSource, TokenStep, TokenView};
+pub use oauth2::{Token, TokenError, TokenSource, TokenStep, TokenView};
 
 /// An `auth` setting that cannot be used. Messages are relative to the `auth` key; the caller
 /// says where that is (`upstream.auth` in a bridge, `auth` in a connection).

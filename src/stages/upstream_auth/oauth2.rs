@@ -145,10 +145,21 @@ pub struct TokenView {
     pub error: Option<String>,
 }
 
+/// A token as a request gets it.
+#[derive(Debug, Clone)]
+pub struct Token {
+    pub header: HeaderValue,
+    pub step: TokenStep,
+    /// Which fetch it came from: a 401 names it, so that a token another request already
+    /// replaced is not replaced again.
+    pub generation: u64,
+}
+
 enum State {
     None,
     Valid {
         header: HeaderValue,
+        generation: u64,
         /// Refresh from here on; `None`: until an upstream answers 401.
         use_until: Option<Instant>,
         expires_at: Option<Instant>,
@@ -164,6 +175,7 @@ pub struct TokenSource {
     request: TokenRequest,
     state: ArcSwap<State>,
     fetching: tokio::sync::Mutex<()>,
+    generations: AtomicU64,
     counts: [AtomicU64; 4],
 }
 
@@ -208,6 +220,7 @@ impl TokenSource {
             request,
             state: ArcSwap::from_pointee(State::None),
             fetching: tokio::sync::Mutex::new(()),
+            generations: AtomicU64::new(0),
             counts: Default::default(),
         });
         sources.insert(key, Arc::downgrade(&source));
@@ -216,46 +229,58 @@ impl TokenSource {
 
     /// The `Authorization` value to send: the cached token while it is fresh, otherwise one
     /// fetched now (or the last failure, while the endpoint is left alone after one).
-    pub async fn bearer(&self) -> Result<(HeaderValue, TokenStep), TokenError> {
-        if let Some(ready) = self.ready(Instant::now()) {
-            return ready.map(|h| (h, TokenStep::Cached));
+    pub async fn bearer(self: &Arc<Self>) -> Result<Token, TokenError> {
+        match self.standing(Instant::now(), None) {
+            Some(ready) => ready,
+            None => self.fetch_in_turn(None).await,
         }
-        let _turn = self.fetching.lock().await;
-        if let Some(ready) = self.ready(Instant::now()) {
-            return ready.map(|h| (h, TokenStep::Cached));
-        }
-        self.fetch().await
     }
 
-    /// After the upstream answered 401 to `refused`: a new token, unless another request has
-    /// already replaced it, in which case that one.
-    pub async fn replace(
-        &self,
-        refused: &HeaderValue,
-    ) -> Result<(HeaderValue, TokenStep), TokenError> {
-        let _turn = self.fetching.lock().await;
-        if let State::Valid { header, .. } = &**self.state.load()
-            && header != refused
-            && let Some(ready) = self.ready(Instant::now())
-        {
-            return ready.map(|h| (h, TokenStep::Cached));
-        }
-        self.fetch().await
+    /// After the upstream answered 401 to the token of `refused` (its generation): a new
+    /// token, unless another request has replaced it already, in which case that one.
+    pub async fn replace(self: &Arc<Self>, refused: u64) -> Result<Token, TokenError> {
+        self.fetch_in_turn(Some(refused)).await
     }
 
-    /// The cached answer, if one stands: a fresh token, or a failure too recent to retry.
-    fn ready(&self, now: Instant) -> Option<Result<HeaderValue, TokenError>> {
+    /// Waits for the fetch lock, then fetches unless what stands by then will do. The fetch
+    /// runs in a task of its own: a request that stops waiting (its deadline passed, its caller
+    /// left) does not cancel it, so its outcome is recorded for everyone else — a slow token
+    /// endpoint is not asked again by every request that gives up on it.
+    async fn fetch_in_turn(self: &Arc<Self>, refused: Option<u64>) -> Result<Token, TokenError> {
+        let source = Arc::clone(self);
+        let turn = tokio::spawn(async move {
+            let _turn = source.fetching.lock().await;
+            match source.standing(Instant::now(), refused) {
+                Some(ready) => ready,
+                None => source.fetch().await,
+            }
+        });
+        turn.await.unwrap_or(Err(TokenError::Unreachable))
+    }
+
+    /// The answer that stands, if one does: a fresh token (not the refused one), or a failure
+    /// too recent to ask again.
+    fn standing(&self, now: Instant, refused: Option<u64>) -> Option<Result<Token, TokenError>> {
         match &**self.state.load() {
             State::Valid {
-                header, use_until, ..
-            } if use_until.is_none_or(|t| now < t) => Some(Ok(header.clone())),
+                header,
+                generation,
+                use_until,
+                ..
+            } if use_until.is_none_or(|t| now < t) && Some(*generation) != refused => {
+                Some(Ok(Token {
+                    header: header.clone(),
+                    step: TokenStep::Cached,
+                    generation: *generation,
+                }))
+            }
             State::Failed { error, retry_at } if now < *retry_at => Some(Err(error.clone())),
             _ => None,
         }
     }
 
     /// Fetches a token and records the outcome; the caller holds the fetch lock.
-    async fn fetch(&self) -> Result<(HeaderValue, TokenStep), TokenError> {
+    async fn fetch(&self) -> Result<Token, TokenError> {
         let started = Instant::now();
         let outcome = self.request.send().await;
         let result = outcome
@@ -265,18 +290,21 @@ impl TokenSource {
         match outcome {
             Ok(token) => {
                 let now = Instant::now();
+                let generation = self.generations.fetch_add(1, Ordering::Relaxed) + 1;
                 self.state.store(Arc::new(State::Valid {
                     header: token.header.clone(),
+                    generation,
                     use_until: token.lifetime.map(|l| now + usable(l)),
                     expires_at: token.lifetime.map(|l| now + l),
                 }));
-                Ok((
-                    token.header,
-                    TokenStep::Fetched {
+                Ok(Token {
+                    header: token.header,
+                    step: TokenStep::Fetched {
                         took: started.elapsed(),
                         lifetime: token.lifetime,
                     },
-                ))
+                    generation,
+                })
             }
             Err(error) => {
                 self.state.store(Arc::new(State::Failed {
@@ -288,10 +316,10 @@ impl TokenSource {
         }
     }
 
-    /// Forgets a token the upstream refused twice (a new one fetched and refused too): the
-    /// next request starts over.
-    pub fn refused_by_upstream(&self, refused: &HeaderValue) {
-        if matches!(&**self.state.load(), State::Valid { header, .. } if header == refused) {
+    /// Forgets a freshly fetched token the upstream refused: the next request starts over.
+    pub fn refused_by_upstream(&self, refused: u64) {
+        if matches!(&**self.state.load(), State::Valid { generation, .. } if *generation == refused)
+        {
             self.state.store(Arc::new(State::None));
         }
     }
@@ -343,7 +371,8 @@ fn usable(lifetime: Duration) -> Duration {
     }
 }
 
-struct Token {
+/// What the token endpoint gave.
+struct Granted {
     header: HeaderValue,
     lifetime: Option<Duration>,
 }
@@ -417,7 +446,7 @@ impl TokenRequest {
         digest.finalize().into()
     }
 
-    async fn send(&self) -> Result<Token, TokenError> {
+    async fn send(&self) -> Result<Granted, TokenError> {
         let url = match TOKEN_STAND_IN.get() {
             Some(addr) => stand_in_url(&self.url, *addr),
             None => self.url.clone(),
@@ -467,7 +496,7 @@ impl TokenRequest {
         let mut header =
             HeaderValue::from_str(&format!("Bearer {token}")).map_err(|_| TokenError::BadToken)?;
         header.set_sensitive(true);
-        Ok(Token {
+        Ok(Granted {
             header,
             lifetime: json.get("expires_in").and_then(lifetime),
         })
