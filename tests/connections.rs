@@ -97,6 +97,26 @@ async fn setup_with(
     }
 }
 
+/// The connection `conn` (as written) and the lookup bridge only.
+async fn setup_lookup(options: Options, refuse: Refuse, client: ClientCreds, conn: &str) -> Setup {
+    setup_with(
+        options,
+        refuse,
+        client,
+        &[("crm.yaml", conn), ("lookup.yaml", LOOKUP)],
+    )
+    .await
+}
+
+/// The usual connection with a client secret the authorization server does not know.
+async fn setup_wrong_secret(secret: &'static str) -> Setup {
+    let wrong = ClientCreds {
+        id: BASIC_CLIENT.id,
+        secret,
+    };
+    setup_lookup(Options::default(), Refuse::Nothing, wrong, &connection("")).await
+}
+
 async fn setup(refuse: Refuse) -> Setup {
     let conn = connection("");
     setup_with(
@@ -118,13 +138,7 @@ impl Setup {
     }
 
     async fn file_error(&self, file: &str) -> Option<String> {
-        let page = self.gw.get("/-/bridges").await;
-        page.json["files"]
-            .as_array()?
-            .iter()
-            .find(|f| f["file"] == file)?["error"]
-            .as_str()
-            .map(str::to_owned)
+        self.gw.file_error(file).await
     }
 
     fn write(&self, file: &str, text: &str) {
@@ -145,13 +159,7 @@ async fn both_client_authentication_methods_get_a_token_the_upstream_accepts() {
     assert_eq!(s.auth.stats().await.auth_methods, ["client_secret_basic"]);
 
     let conn = connection("    client_auth: body\n");
-    let s = setup_with(
-        Options::default(),
-        Refuse::Nothing,
-        POST_CLIENT,
-        &[("crm.yaml", &conn), ("lookup.yaml", LOOKUP)],
-    )
-    .await;
+    let s = setup_lookup(Options::default(), Refuse::Nothing, POST_CLIENT, &conn).await;
     let reply = s.lookup("7").await;
     assert_eq!(reply.status, 200, "{}", reply.text);
     assert_eq!(s.auth.stats().await.auth_methods, ["client_secret_post"]);
@@ -220,13 +228,7 @@ async fn many_requests_on_a_cold_cache_wait_for_one_token_request() {
 async fn short_lived_tokens_are_replaced_before_they_expire_and_no_request_fails() {
     // Tokens live 2 s: each is used for its first second only (half a lifetime under 60 s).
     let conn = connection("");
-    let s = setup_with(
-        Options::ttl(2),
-        Refuse::Nothing,
-        BASIC_CLIENT,
-        &[("crm.yaml", &conn), ("lookup.yaml", LOOKUP)],
-    )
-    .await;
+    let s = setup_lookup(Options::ttl(2), Refuse::Nothing, BASIC_CLIENT, &conn).await;
     let started = Instant::now();
     let mut numbers = Vec::new();
     while started.elapsed() < Duration::from_millis(3500) {
@@ -299,13 +301,7 @@ async fn a_token_refused_twice_or_refused_fresh_is_502_upstream_auth_failed() {
 #[tokio::test]
 async fn a_slow_token_endpoint_is_asked_once_and_its_token_serves_afterwards() {
     let conn = connection("").replace("timeout: 5s", "timeout: 400ms");
-    let s = setup_with(
-        Options::default(),
-        Refuse::Nothing,
-        BASIC_CLIENT,
-        &[("crm.yaml", &conn), ("lookup.yaml", LOOKUP)],
-    )
-    .await;
+    let s = setup_lookup(Options::default(), Refuse::Nothing, BASIC_CLIENT, &conn).await;
     s.auth.delay(1200).await;
     for _ in 0..2 {
         let reply = s.lookup("1").await;
@@ -320,25 +316,15 @@ async fn a_slow_token_endpoint_is_asked_once_and_its_token_serves_afterwards() {
 
 #[tokio::test]
 async fn token_endpoint_refusals_and_failures_are_502_naming_the_error_code() {
-    let conn = connection("");
-    let wrong = ClientCreds {
-        id: BASIC_CLIENT.id,
-        secret: "not-the-secret-4e5f",
-    };
-    let s = setup_with(
-        Options::default(),
-        Refuse::Nothing,
-        wrong,
-        &[("crm.yaml", &conn), ("lookup.yaml", LOOKUP)],
-    )
-    .await;
+    let wrong_secret = "not-the-secret-4e5f";
+    let s = setup_wrong_secret(wrong_secret).await;
     let reply = s.lookup("1").await;
     assert_eq!(reply.status, 502, "{}", reply.text);
     reply.assert_error_shape("upstream_auth_failed");
     let message = reply.json["error"]["message"].as_str().unwrap().to_owned();
     assert!(message.contains("`invalid_client`"), "{message}");
     assert!(message.contains("connection `crm`"), "{message}");
-    assert!(!reply.text.contains(wrong.secret));
+    assert!(!reply.text.contains(wrong_secret));
     assert!(s.resource.requests().is_empty(), "no call without a token");
     let page = s.gw.get("/-/bridges").await.json;
     assert_eq!(page["connections"][0]["token"]["state"], "failed");
@@ -393,18 +379,8 @@ async fn an_unreachable_token_endpoint_is_502_upstream_auth_failed() {
 
 #[tokio::test]
 async fn a_failing_token_endpoint_is_asked_at_most_once_a_second() {
-    let conn = connection("");
-    let wrong = ClientCreds {
-        id: BASIC_CLIENT.id,
-        secret: "wrong",
-    };
-    let s = setup_with(
-        Options::default(),
-        Refuse::Nothing,
-        wrong,
-        &[("crm.yaml", &conn), ("lookup.yaml", LOOKUP)],
-    )
-    .await;
+    let wrong_secret = "wrong";
+    let s = setup_wrong_secret(wrong_secret).await;
     for _ in 0..10 {
         let reply = s.lookup("1").await;
         assert_eq!(reply.status, 502);
@@ -423,13 +399,7 @@ async fn a_failing_token_endpoint_is_asked_at_most_once_a_second() {
 #[tokio::test]
 async fn the_token_wait_counts_within_the_bridge_timeout() {
     let conn = connection("").replace("timeout: 5s", "timeout: 800ms");
-    let s = setup_with(
-        Options::default(),
-        Refuse::Nothing,
-        BASIC_CLIENT,
-        &[("crm.yaml", &conn), ("lookup.yaml", LOOKUP)],
-    )
-    .await;
+    let s = setup_lookup(Options::default(), Refuse::Nothing, BASIC_CLIENT, &conn).await;
     s.auth.delay(3000).await;
     let started = Instant::now();
     let reply = s.lookup("1").await;
@@ -945,23 +915,10 @@ mod no_secret {
     use serde_json::json;
 
     use super::{LOOKUP, connection};
+    use crate::support::binary::run_cli;
     use crate::support::oauth2::{AuthServer, ODD_CLIENT, Options, POST_CLIENT};
     use crate::support::resource::{Refuse, ResourceServer};
     use crate::support::{Server, bridge_dir};
-
-    fn bridgeway(args: &[String], env: &[(String, String)]) -> String {
-        let mut cmd = std::process::Command::new(env!("CARGO_BIN_EXE_bridgeway"));
-        cmd.args(args).env_remove("BRIDGEWAY_BRIDGES");
-        for (k, v) in env {
-            cmd.env(k, v);
-        }
-        let out = cmd.output().expect("the binary runs");
-        format!(
-            "{}{}",
-            String::from_utf8_lossy(&out.stdout),
-            String::from_utf8_lossy(&out.stderr)
-        )
-    }
 
     #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
     async fn tokens_and_client_secrets_stay_out_of_every_output() {
@@ -1073,7 +1030,7 @@ mod no_secret {
         for args in runs {
             let args: Vec<String> = args.iter().map(|a| a.to_string()).collect();
             let env = env.clone();
-            let text = tokio::task::spawn_blocking(move || bridgeway(&args, &env))
+            let text = tokio::task::spawn_blocking(move || run_cli(&args, &env))
                 .await
                 .unwrap();
             printed.push_str(&text);

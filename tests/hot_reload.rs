@@ -62,13 +62,7 @@ impl Fixture {
     }
 
     async fn file_error(&self, file: &str) -> Option<String> {
-        let page = self.gw.get("/-/bridges").await;
-        page.json["files"]
-            .as_array()?
-            .iter()
-            .find(|f| f["file"] == file)?["error"]
-            .as_str()
-            .map(str::to_owned)
+        self.gw.file_error(file).await
     }
 }
 

@@ -345,17 +345,7 @@ async fn logs_with_bodies_and_debug_mask_every_secret() {
 
 /// Runs the real binary with the secret bridges' environment.
 fn bridgeway(args: &[&str], env: &[(String, String)]) -> String {
-    let mut cmd = std::process::Command::new(env!("CARGO_BIN_EXE_bridgeway"));
-    cmd.args(args).env_remove("BRIDGEWAY_BRIDGES");
-    for (k, v) in env {
-        cmd.env(k, v);
-    }
-    let out = cmd.output().expect("the binary runs");
-    format!(
-        "{}{}",
-        String::from_utf8_lossy(&out.stdout),
-        String::from_utf8_lossy(&out.stderr)
-    )
+    crate::support::binary::run_cli(args, env)
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

@@ -47,13 +47,7 @@ fn header(req: &wiremock::Request, name: &str) -> Option<String> {
 }
 
 async fn error_of(gw: &TestGateway, file: &str) -> Option<String> {
-    let page = gw.get("/-/bridges").await;
-    page.json["files"]
-        .as_array()?
-        .iter()
-        .find(|f| f["file"] == file)?["error"]
-        .as_str()
-        .map(str::to_owned)
+    gw.file_error(file).await
 }
 
 #[tokio::test]

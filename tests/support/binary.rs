@@ -134,3 +134,19 @@ impl Drop for Server {
         let _ = self.child.wait();
     }
 }
+
+/// Runs the real binary with `args` and `env` (BRIDGEWAY_BRIDGES unset), returning what it
+/// printed, stdout then stderr.
+pub fn run_cli(args: &[impl AsRef<std::ffi::OsStr>], env: &[(String, String)]) -> String {
+    let mut cmd = Command::new(env!("CARGO_BIN_EXE_bridgeway"));
+    cmd.args(args).env_remove("BRIDGEWAY_BRIDGES");
+    for (k, v) in env {
+        cmd.env(k, v);
+    }
+    let out = cmd.output().expect("the binary runs");
+    format!(
+        "{}{}",
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    )
+}

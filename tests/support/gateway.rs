@@ -94,6 +94,17 @@ impl TestGateway {
         self.send(self.client.get(self.url(path))).await
     }
 
+    /// What `/-/bridges` says is wrong with `file`, if anything.
+    pub async fn file_error(&self, file: &str) -> Option<String> {
+        let page = self.get("/-/bridges").await;
+        page.json["files"]
+            .as_array()?
+            .iter()
+            .find(|f| f["file"] == file)?["error"]
+            .as_str()
+            .map(str::to_owned)
+    }
+
     pub async fn send(&self, request: reqwest::RequestBuilder) -> Reply {
         Reply::from(request.send().await.expect("the gateway answers")).await
     }
