@@ -176,6 +176,15 @@ fn object_schema(
     if let Some(d) = &bridge.description {
         schema.insert("description".into(), d.clone().into());
     }
+    open_object(schema, properties, required)
+}
+
+/// `schema` completed as an open object with `properties`, of which `required` must be there.
+fn open_object(
+    mut schema: Map<String, Value>,
+    properties: Map<String, Value>,
+    required: Vec<&str>,
+) -> Value {
     schema.insert("type".into(), "object".into());
     // draft-04 requires a non-empty `required` array when it is present.
     if !required.is_empty() {
@@ -247,14 +256,7 @@ fn record_schema(fields: &[OutputField], on_error: OnError) -> Value {
         .filter(|f| always_present(f) || (f.required && on_error == OnError::Status))
         .map(|f| f.name.as_str())
         .collect();
-    let mut schema = Map::new();
-    schema.insert("type".into(), "object".into());
-    if !required.is_empty() {
-        schema.insert("required".into(), json!(required));
-    }
-    schema.insert("properties".into(), Value::Object(properties));
-    schema.insert("additionalProperties".into(), true.into());
-    Value::Object(schema)
+    open_object(Map::new(), properties, required)
 }
 
 /// The declared type, or the one the source implies.
