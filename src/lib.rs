@@ -5,20 +5,20 @@
 //! request runs the same sequence over bridges compiled once, at load:
 //!
 //! ```text
-//! intake → auth → admit → validate → render → fetch → map
+//! auth → intake → admit → validate → render → (token) → fetch → map
 //! ```
 //!
 //! The modules are layers, each importing only the ones below it:
 //!
 //! | layer | module | what it holds |
 //! | --- | --- | --- |
-//! | 6 | `cli` (the binary) | `serve`, `check`, `try`, `test`, `export`, `genesys`, `schema`, `completions`, `man` |
+//! | 6 | `cli` (the binary) | `serve`, `check`, `try`, `test`, `export`, `import`, `genesys`, `schema`, `completions`, `man` |
 //! | 5 | [`server`], [`genesys`] | hyper on per-core runtimes, TLS, the `/-/` endpoints; data actions and the Platform API |
 //! | 4 | [`routes`] | the route table ([`Snapshot`]), loading a directory into one, the atomic swap ([`Gateway`]), reload triggers |
 //! | 3 | [`pipeline`] | the one request sequence, its observer, and [`RequestError`](pipeline::RequestError): every stage's error as a status and a JSON body |
-//! | 2 | [`bridge`] | a parsed file compiled into a [`Bridge`]: each stage's compiled part |
+//! | 2 | [`bridge`], [`connection`] | a parsed file compiled into a [`Bridge`] (each stage's compiled part), against the [`Connection`](connection::Connection)s of the same load |
 //! | 1 | [`stages`] | one module per stage: what it compiles at load, what it does per request, its error |
-//! | 0 | [`file`], [`jsonpath`], [`template`], [`metrics`], [`limits`], [`request_id`], [`json`] | the bridge file as written and `${VAR}` expansion; the path and template languages; counters; defaults; small shared pieces |
+//! | 0 | [`file`], [`jsonpath`], [`template`], [`metrics`], [`limits`], [`request_id`], [`json`] | bridge and connection files as written and `${VAR}` expansion; the path and template languages; counters; defaults; small shared pieces |
 //!
 //! `serve`, `try` and `test` all run [`pipeline::run`]: what `try` prints is what
 //! `serve` does.
