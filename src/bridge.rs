@@ -111,7 +111,11 @@ pub fn compile_file(
     env: &Arc<dyn EnvSource>,
     connections: Connections,
 ) -> (Result<Bridge, Vec<Problem>>, Vec<FileRead>) {
-    let (parsed, reads) = file::parse_in::<BridgeFile>(text, env, file.parent());
+    let (parsed, mut reads) = file::parse_in::<BridgeFile>(text, env, file.parent());
+    if let Ok((parsed, _)) = &parsed {
+        let tls = connection::tls_files(parsed.upstream.tls.as_ref(), file.parent());
+        reads.extend(tls.iter().map(|p| FileRead::now(p)));
+    }
     let compiled = compile_parsed(file, text, parsed, connections);
     if let Ok(bridge) = &compiled {
         for warning in &bridge.warnings {
@@ -127,7 +131,11 @@ pub fn compile_connection_file(
     text: &str,
     env: &Arc<dyn EnvSource>,
 ) -> (Result<Connection, Vec<Problem>>, Vec<FileRead>) {
-    let (parsed, reads) = file::parse_in::<ConnectionFile>(text, env, file.parent());
+    let (parsed, mut reads) = file::parse_in::<ConnectionFile>(text, env, file.parent());
+    if let Ok((parsed, _)) = &parsed {
+        let tls = connection::tls_files(parsed.tls.as_ref(), file.parent());
+        reads.extend(tls.iter().map(|p| FileRead::now(p)));
+    }
     let compiled = with_expansions(file, text, parsed, |parsed, secrets, _| {
         connection::compile(parsed, stem(file), file.parent(), secrets)
     });

@@ -149,19 +149,31 @@ fn compile_headers(
     if errs.is_empty() { Ok(out) } else { Err(errs) }
 }
 
-/// Loads `tls` (paths relative to `dir`); the problem says which key and file.
-pub fn load_tls(spec: &TlsSpec, dir: Option<&Path>) -> Result<Option<Arc<TlsProfile>>, String> {
+/// The files `tls` names, as paths (relative ones under `dir`): CA, certificate, key.
+fn tls_paths(spec: &TlsSpec, dir: Option<&Path>) -> [Option<PathBuf>; 3] {
     let path = |t: &Option<crate::file::Text>| -> Option<PathBuf> {
         t.as_ref().map(|t| match dir {
             Some(dir) => dir.join(t.as_str()),
             None => PathBuf::from(t.as_str()),
         })
     };
-    let (ca, cert, key) = (
+    [
         path(&spec.ca_file),
         path(&spec.client_cert),
         path(&spec.client_key),
-    );
+    ]
+}
+
+/// The files `tls` reads, so that a reload compiles the file again when one of them changes
+/// (a renewed client certificate, a rotated CA) although the file itself did not.
+pub fn tls_files(spec: Option<&TlsSpec>, dir: Option<&Path>) -> Vec<PathBuf> {
+    spec.map(|s| tls_paths(s, dir).into_iter().flatten().collect())
+        .unwrap_or_default()
+}
+
+/// Loads `tls` (paths relative to `dir`); the problem says which key and file.
+pub fn load_tls(spec: &TlsSpec, dir: Option<&Path>) -> Result<Option<Arc<TlsProfile>>, String> {
+    let [ca, cert, key] = tls_paths(spec, dir);
     if ca.is_none() && cert.is_none() && key.is_none() {
         return Ok(None);
     }

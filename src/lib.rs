@@ -18,7 +18,7 @@
 //! | 3 | [`pipeline`] | the one request sequence, its observer, and [`RequestError`](pipeline::RequestError): every stage's error as a status and a JSON body |
 //! | 2 | [`bridge`], [`connection`] | a parsed file compiled into a [`Bridge`] (each stage's compiled part), against the [`Connection`](connection::Connection)s of the same load |
 //! | 1 | [`stages`] | one module per stage: what it compiles at load, what it does per request, its error |
-//! | 0 | [`file`], [`jsonpath`], [`template`], [`metrics`], [`limits`], [`request_id`], [`json`] | bridge and connection files as written and `${VAR}` expansion; the path and template languages; counters; defaults; small shared pieces |
+//! | 0 | [`file`](mod@file), [`jsonpath`], [`template`], [`metrics`], [`limits`], [`request_id`], [`json`] | bridge and connection files as written and `${VAR}` expansion; the path and template languages; counters; defaults; small shared pieces |
 //!
 //! `serve`, `try` and `test` all run [`pipeline::run`]: what `try` prints is what
 //! `serve` does.

@@ -864,6 +864,18 @@ output: { presented: { path: $.client_certificates, type: integer } }
         assert_eq!(reply.status, 200, "{}", reply.text);
         assert_eq!(reply.json, json!({"presented": 1}));
 
+        // The CA file rotated to another CA: the next reload trusts only that one, although the
+        // connection file did not change; rotated back, it is trusted again.
+        let other = Ca::new();
+        std::fs::write(certs.join("ca.pem"), other.0.pem()).unwrap();
+        gw.gateway.reload().unwrap();
+        let reply = gw.post_json("/secure", &json!({})).await;
+        assert_eq!(reply.status, 502, "{}", reply.text);
+        std::fs::write(certs.join("ca.pem"), ca.0.pem()).unwrap();
+        gw.gateway.reload().unwrap();
+        let reply = gw.post_json("/secure", &json!({})).await;
+        assert_eq!(reply.status, 200, "{}", reply.text);
+
         // Without the client certificate the upstream refuses it. In TLS 1.3 the client's
         // handshake ends before the server has judged its certificate, so the refusal arrives
         // as the request is sent: either code is a 502 the caller can act on.

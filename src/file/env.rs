@@ -155,6 +155,12 @@ impl FileRead {
         }
     }
 
+    /// What `path` holds now (or that it cannot be read), for a file read other than through
+    /// `${file:…}` (a connection's TLS files).
+    pub fn now(path: &Path) -> Self {
+        FileRead::of(path, std::fs::read(path).ok().as_deref())
+    }
+
     /// Does the file hold what it held when this was recorded (readable or not alike)?
     pub fn unchanged(&self) -> bool {
         let now = std::fs::read(&self.path).ok();

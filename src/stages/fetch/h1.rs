@@ -8,7 +8,7 @@
 //! a header map built for every answer, a streaming body), and its connection task reads the
 //! socket on its own schedule, so a pool cannot tell for certain whether an idle connection
 //! has received something. Here the head is scanned for the headers that frame the body, a
-//! header map is built only when a bridge reads one, and [`Conn::has_news`] looks at the
+//! header map is built only when a bridge reads one, and [`Stream::has_news`] looks at the
 //! socket itself.
 //!
 //! Because this is our code on the wire, it is held to hyper's: `tests/upstream_differential.rs`
