@@ -211,7 +211,7 @@ pub fn compile(
         errs.push("kind: a bridge file says `kind: bridge` or nothing".to_owned());
     }
     let name = file.name.as_ref().map_or(stem, |n| n.as_str()).to_owned();
-    if !is_bridge_name(&name) {
+    if !file::is_valid_name(&name) {
         errs.push(match file.name {
             Some(_) => format!("name: `{name}` must match [a-z0-9][a-z0-9-]*"),
             None => format!(
@@ -342,12 +342,6 @@ fn upstream_base(
             ..UpstreamBase::default()
         },
     ))
-}
-
-pub fn is_bridge_name(name: &str) -> bool {
-    let mut chars = name.chars();
-    matches!(chars.next(), Some(c) if c.is_ascii_lowercase() || c.is_ascii_digit())
-        && chars.all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == '-')
 }
 
 /// Paths match exactly, so they are kept to plain, already-normalised URL paths.

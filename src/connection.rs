@@ -44,7 +44,7 @@ pub fn compile(
 ) -> Result<Connection, Vec<String>> {
     let mut errs = Vec::new();
     let name = file.name.as_ref().map_or(stem, |n| n.as_str()).to_owned();
-    if !crate::bridge::is_bridge_name(&name) {
+    if !crate::file::is_valid_name(&name) {
         errs.push(format!("name: `{name}` must match [a-z0-9][a-z0-9-]*"));
     }
     let base_url = check_base_url(file.base_url.as_str())

@@ -440,6 +440,14 @@ impl ParseError {
 /// problem the file has (at least one).
 pub type Parsed<T = BridgeFile> = Result<(T, Vec<Expansion>), Vec<ParseError>>;
 
+/// A bridge's or a connection's name: `[a-z0-9][a-z0-9-]*`, safe in a route, a metric label
+/// and a file name.
+pub fn is_valid_name(name: &str) -> bool {
+    let mut chars = name.chars();
+    matches!(chars.next(), Some(c) if c.is_ascii_lowercase() || c.is_ascii_digit())
+        && chars.all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == '-')
+}
+
 /// What a file says it is, by its `kind:` key (a bridge when it has none); `None` when that
 /// cannot be read (the text is not YAML, or `kind` holds something else), so that a loader
 /// can keep taking a broken file for what it was before.

@@ -3,6 +3,7 @@
 
 use indexmap::IndexMap;
 
+use super::names::slug;
 use super::velocity::{self, Piece};
 use super::yaml::{self, Entry, Node};
 use super::{Action, Todos};
@@ -23,7 +24,7 @@ impl Target {
         match self {
             Target::Genesys => "genesys-cloud".to_owned(),
             Target::Origin(origin) => host_slug(origin),
-            Target::CredBase(field) => super::action::slug(&snake(field)),
+            Target::CredBase(field) => slug(&snake(field)),
         }
     }
 }
@@ -102,7 +103,7 @@ fn host_slug(origin: &str) -> String {
     if labels.len() > 1 && ["api", "www"].contains(&labels[0]) {
         labels.remove(0);
     }
-    super::action::slug(&labels.join("-"))
+    slug(&labels.join("-"))
 }
 
 /// `clientId` → `CLIENT_ID`, `API_Key` → `API_KEY`.
@@ -440,7 +441,7 @@ pub fn authorization_need(pieces: &[Piece]) -> Option<AuthNeed> {
 /// A custom auth action imported without any action of its integration: a connection with
 /// its token endpoint, and a base URL to fill in.
 pub fn orphan_custom_auth(connections: &mut IndexMap<String, Connection>, ca: &Action) {
-    let name = super::action::slug(&ca.name);
+    let name = slug(&ca.name);
     if connections.contains_key(&name) {
         return;
     }

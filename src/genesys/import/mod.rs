@@ -8,6 +8,7 @@
 
 mod action;
 mod auth;
+mod names;
 mod output;
 mod request;
 pub mod velocity;
@@ -127,7 +128,7 @@ pub fn import(sources: &[Source], options: &Options) -> Report {
             .as_ref()
             .map(|(target, need)| auth::connection_for(&mut connections, target, need, &beside));
         bridge.set_connection(conn.map(|c| (c.name.clone(), c.prefix.clone())));
-        let slug = unique(&mut slugs, action::slug(&action.name));
+        let slug = unique(&mut slugs, names::slug(&action.name));
         let (text, env, todos) = bridge.render(&slug);
         report.todos.extend(todos);
         report.written.push(Written {

@@ -26,11 +26,12 @@ pub mod h1;
 mod origin;
 mod pool;
 mod request;
+mod tls;
 
-pub use connect::{TlsError, TlsProfile};
 pub use origin::Origin;
 use pool::Pool;
 pub use request::{UpstreamRequest, is_sensitive_header};
+pub use tls::{TlsError, TlsProfile};
 
 /// The upstream's answer, read whole.
 #[derive(Debug)]

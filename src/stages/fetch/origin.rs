@@ -8,7 +8,7 @@ use http::uri::{Authority, Scheme};
 use rustls_pki_types::ServerName;
 use url::Url;
 
-use super::connect::TlsProfile;
+use super::tls::TlsProfile;
 
 #[derive(Debug)]
 pub struct Origin {
