@@ -350,26 +350,32 @@ async fn token_endpoint_refusals_and_failures_are_502_naming_the_error_code() {
     }
 }
 
-#[tokio::test]
-async fn an_unreachable_token_endpoint_is_502_upstream_auth_failed() {
-    let conn = connection("").replace("${TOKEN_URL}", "http://127.0.0.1:${DOWN}/token");
-    let auth = Arc::new(AuthServer::start(Options::default()).await);
-    let resource = ResourceServer::start(auth.clone(), Refuse::Nothing).await;
-    let dir = bridge_dir(&[("crm.yaml", &conn), ("lookup.yaml", LOOKUP)]);
-    let down = closed_port().await.to_string();
+/// One lookup through the usual connection whose token endpoint is `token_url`, which must
+/// fail: the 502 `upstream_auth_failed` reply, once nothing was sent upstream.
+async fn lookup_without_a_token(token_url: &str) -> crate::support::Reply {
+    let upstream = crate::support::upstream_answering_ok().await;
+    let dir = bridge_dir(&[("crm.yaml", &connection("")), ("lookup.yaml", LOOKUP)]);
     let gw = TestGateway::start(
         dir.path(),
         &[
-            ("UP", &resource.url),
-            ("DOWN", &down),
-            ("CLIENT_ID", "x"),
-            ("CLIENT_SECRET", "y-secret"),
+            ("UP", &upstream.uri()),
+            ("TOKEN_URL", token_url),
+            ("CLIENT_ID", "id"),
+            ("CLIENT_SECRET", "secret-value"),
         ],
     )
     .await;
     let reply = gw.post_json("/lookup", &json!({"id": "1"})).await;
     assert_eq!(reply.status, 502, "{}", reply.text);
     reply.assert_error_shape("upstream_auth_failed");
+    assert!(upstream.received_requests().await.unwrap().is_empty());
+    reply
+}
+
+#[tokio::test]
+async fn an_unreachable_token_endpoint_is_502_upstream_auth_failed() {
+    let down = closed_port().await;
+    let reply = lookup_without_a_token(&format!("http://127.0.0.1:{down}/token")).await;
     assert!(
         reply.text.contains("could not be reached"),
         "{}",
@@ -440,25 +446,9 @@ async fn token_answers_without_a_usable_bearer_token_are_refused() {
     ];
     for (answer, says) in cases {
         let endpoint = odd_token_endpoint(answer).await;
-        let upstream = crate::support::upstream_answering_ok().await;
-        let conn = connection("");
-        let dir = bridge_dir(&[("crm.yaml", &conn), ("lookup.yaml", LOOKUP)]);
-        let gw = TestGateway::start(
-            dir.path(),
-            &[
-                ("UP", &upstream.uri()),
-                ("TOKEN_URL", &format!("{}/token", endpoint.uri())),
-                ("CLIENT_ID", "id"),
-                ("CLIENT_SECRET", "secret-value"),
-            ],
-        )
-        .await;
-        let reply = gw.post_json("/lookup", &json!({"id": "1"})).await;
-        assert_eq!(reply.status, 502, "{}", reply.text);
-        reply.assert_error_shape("upstream_auth_failed");
+        let reply = lookup_without_a_token(&format!("{}/token", endpoint.uri())).await;
         assert!(reply.text.contains(says), "{says}: {}", reply.text);
         assert!(!reply.text.contains("mac-token-1"));
-        assert!(upstream.received_requests().await.unwrap().is_empty());
     }
 }
 

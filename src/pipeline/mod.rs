@@ -117,15 +117,13 @@ where
     };
     observer.intake(bridge, &intake.bytes);
     let _place = Place::take(&bridge.in_flight, cx.limits.max_in_flight_per_bridge)?;
-    // The input is kept across the upstream call: reply templates read it.
     let input = bridge.input.validate(intake.parse()?)?;
     drop(intake);
     observer.validated(bridge, &input);
-    let request = {
-        let mut request = bridge.upstream.render(&input, request_id)?;
-        request.keep_headers = bridge.output.reads_headers();
-        request
-    };
+    let mut request = bridge.upstream.render(&input, request_id)?;
+    request.keep_headers = bridge.output.reads_headers();
+    // Kept across the upstream call only for a bridge whose reply templates read it.
+    let input = bridge.output.reads_input().then_some(input);
     observer.rendered(bridge, &request);
     let fetched = fetch(cx, bridge, request, observer).await;
     observer.fetched(bridge, &fetched);
@@ -133,7 +131,8 @@ where
         .as_ref()
         .ok()
         .map(|r| (r.status.as_u16(), r.elapsed));
-    match map(bridge, fetched, input.fields()) {
+    let input = input.as_ref().map_or(&Value::Null, ValidInput::fields);
+    match map(bridge, fetched, input) {
         (Ok(body), upstream_failure) => Ok(Reply {
             body,
             upstream,

@@ -101,6 +101,7 @@ pub struct OutputMapping {
     /// Some field reads the upstream body / an upstream header (decided at load).
     reads_body: bool,
     reads_headers: bool,
+    reads_input: bool,
 }
 
 /// Why an upstream answer gave no reply.
@@ -207,6 +208,7 @@ impl OutputMapping {
         Ok(OutputMapping {
             reads_body: any_field(&fields, &|s| s.path().is_some()),
             reads_headers: any_field(&fields, &|s| matches!(s, FieldSource::Header(_))),
+            reads_input: any_field(&fields, &|s| matches!(s, FieldSource::Template(_))),
             fields,
             extractor,
         })
@@ -232,6 +234,12 @@ impl OutputMapping {
     /// Does any field read an upstream header?
     pub fn reads_headers(&self) -> bool {
         self.reads_headers
+    }
+
+    /// Does any field read the input (a `template:`)? Only then is the input kept across the
+    /// upstream call.
+    pub fn reads_input(&self) -> bool {
+        self.reads_input
     }
 
     /// The stage, for an answer that came: the reply body of a 2xx, or why there is none.
