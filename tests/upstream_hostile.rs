@@ -113,7 +113,10 @@ impl Rig {
         let bridges = bridge_dir(&[("t.yaml", BRIDGE)]);
         let ca = certs.path().join("ca.pem");
         let env = [("UP", up.as_str()), ("SSL_CERT_FILE", ca.to_str().unwrap())];
-        let server = Server::start(bridges.path(), &[], &env).await;
+        // One worker: each worker has its own upstream pool, and these tests are about reusing
+        // the one connection a previous request left (with two, a second request may land on
+        // the other worker and open a connection of its own).
+        let server = Server::start(bridges.path(), &["--workers", "1"], &env).await;
         Rig {
             server,
             connections,
